@@ -99,6 +99,13 @@ flags.DEFINE_bool(
     "Pad each batch only to its longest example (ignored on TPU, which needs "
     "fixed shapes).",
 )
+flags.DEFINE_integer(
+    "pad_to_multiple_of",
+    0,
+    "With dynamic padding, round each batch's length up to a multiple of this. "
+    "0: chosen per device (8 on GPUs and with --jit_compile, where fewer "
+    "shapes pay; 1 on CPUs, where every padded token costs).",
+)
 flags.DEFINE_enum(
     "precision",
     "auto",

@@ -41,6 +41,7 @@ class RunConfig:
     seed: int = 12345
     export_dir: str | None = None
     dynamic_padding: bool = True
+    pad_to_multiple_of: int = 0  # 0: chosen per device
     precision: str = "auto"
     classifier_dropout: float = 0.1
     # Devices, faults and reproducibility.
@@ -121,6 +122,13 @@ def validate(config: RunConfig) -> RunConfig:
             f"Received: warmup_proportion={config.warmup_proportion}"
         )
     _validate_scaling(config)
+    if not 0 <= config.pad_to_multiple_of <= config.max_seq_length:
+        raise ConfigError(
+            "--pad_to_multiple_of rounds each batch's length up to a multiple of "
+            "it: 0 (chosen per device) up to --max_seq_length. Received: "
+            f"pad_to_multiple_of={config.pad_to_multiple_of}, "
+            f"max_seq_length={config.max_seq_length}"
+        )
     if config.precision not in PRECISIONS:
         raise ConfigError(
             f"--precision must be one of {', '.join(PRECISIONS)}. "

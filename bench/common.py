@@ -12,8 +12,8 @@ import sys
 import numpy as np
 
 PHASES = ("tokenize", "predict", "train")
-# "bucketed": dynamic padding over batches of similar length (ours, training
-# only: the product's default, `--bucket_by_length`).
+# "bucketed": ours only, the product's default: training batches of similar
+# length (`--bucket_by_length`), prediction sorted by length.
 PADDINGS = ("dynamic", "static", "bucketed")
 PRECISIONS = ("float32", "bfloat16")
 RESULT_PREFIX = "BENCH_RESULT "

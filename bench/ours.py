@@ -18,8 +18,12 @@ from app.input_pipeline import (
     training_order,
 )
 from app.preprocessing import ClassifierPreprocessor
-from app.strategy import build_strategy
-from app.training import build_trainable_classifier, predict_probabilities
+from app.strategy import build_strategy, resolve_pad_to_multiple_of
+from app.training import (
+    build_trainable_classifier,
+    predict_outputs,
+    predict_probabilities,
+)
 from bench import common
 from checkpoints import load_backbone, read_pretrained
 from tasks.dataset import build_dataset
@@ -55,11 +59,13 @@ def build_examples(sentences, labels, text_b=None) -> list[InputExample]:
 
 def build_preprocessor(pretrained, args) -> ClassifierPreprocessor:
     """As the runner builds it: `dynamic` is its default, `static` pads to 128."""
+    static = args.padding == "static"
     return ClassifierPreprocessor(
         pretrained.vocabulary,
         sequence_length=args.max_seq_length,
         do_lower_case=True if pretrained.lowercase is None else pretrained.lowercase,
-        trim_to_longest=args.padding != "static",
+        trim_to_longest=not static,
+        pad_to_multiple_of=resolve_pad_to_multiple_of(0, static, jit_compile=False),
     )
 
 
@@ -95,7 +101,12 @@ def measure_tokenize(args, preprocessor, sentences, labels) -> dict:
 
 
 def measure_predict(args, pretrained, preprocessor, sentences, labels) -> dict:
-    """Examples/s of `predict_probabilities` after one warmup batch."""
+    """Examples/s of prediction after one warmup batch.
+
+    "bucketed" is the runner's way (`predict_outputs`, shortest first, then
+    back in input order), its length pass timed too; the others predict the
+    batches in file order.
+    """
     model = build_model(pretrained, args, num_steps=1)
     loaded = common.current_rss_mib()
     examples = build_examples(sentences, labels)[: args.predict_examples]
@@ -104,9 +115,19 @@ def measure_predict(args, pretrained, preprocessor, sentences, labels) -> dict:
         features.take(args.batch_size), preprocessor, args.batch_size
     )
     predict_probabilities(model, warmup, args.batch_size)
-    batches = build_inference_dataset(features, preprocessor, args.batch_size)
     start = time.perf_counter()
-    predict_probabilities(model, batches, len(examples))
+    if args.padding == "bucketed":  # the runner's eval/predict: sorted by length
+        predict_outputs(
+            model,
+            features,
+            preprocessor,
+            args.batch_size,
+            len(examples),
+            sort_by_length=True,
+        )
+    else:
+        batches = build_inference_dataset(features, preprocessor, args.batch_size)
+        predict_probabilities(model, batches, len(examples))
     seconds = time.perf_counter() - start
     return {
         "predict_examples_per_second": len(examples) / seconds,

@@ -119,8 +119,9 @@ def check_args(args) -> None:
 def selected_pairs(args, phase: str | None = None) -> list[tuple[Setting, Setting]]:
     """The (ours, theirs) pairs to run, in order.
 
-    Tokenizing has no precision; length buckets are for training only, and
-    are measured against theirs padded to the longest of random batches.
+    Tokenizing has no precision and no length buckets; ours "bucketed"
+    (training in length buckets, predicting sorted by length) is measured
+    against theirs padded to the longest of random batches.
     """
     precisions = args.precisions.split(",")
     if phase == "tokenize":
@@ -128,7 +129,7 @@ def selected_pairs(args, phase: str | None = None) -> list[tuple[Setting, Settin
     paddings = [
         padding
         for padding in getattr(args, "paddings", ",".join(common.PADDINGS)).split(",")
-        if phase in ("train", None) or padding != "bucketed"
+        if phase != "tokenize" or padding != "bucketed"
     ]
     return [
         (

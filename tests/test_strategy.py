@@ -1,13 +1,18 @@
 """Strategy and precision choices, and the reasons logged for them."""
 
+import dataclasses
 import json
 
+import pytest
 import tensorflow as tf
 
+from app.config import RunConfig, validate
+from app.errors import ConfigError
 from app.strategy import (
     count_tf_config_workers,
     cpu_has_bfloat16,
     is_chief,
+    resolve_pad_to_multiple_of,
     resolve_precision,
     resolve_strategy_name,
 )
@@ -49,3 +54,27 @@ def test_explicit_precision_is_kept():
     assert resolve_precision("float32", strategy) == "float32"
     # CPUs train in float32 unless asked: bfloat16 cost dev accuracy.
     assert resolve_precision("auto", strategy) == "float32"
+
+
+def test_padding_multiple_is_chosen_per_device(monkeypatch):
+    # This machine: a CPU and no XLA, where every padded token costs.
+    assert resolve_pad_to_multiple_of(0, pads_statically=False, jit_compile=False) == 1
+    assert resolve_pad_to_multiple_of(0, False, jit_compile=True) == 8
+    assert resolve_pad_to_multiple_of(16, False, jit_compile=False) == 16
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["gpu:0"])
+    assert resolve_pad_to_multiple_of(0, False, jit_compile=False) == 8
+
+
+def test_padding_multiple_out_of_range_is_refused(tmp_path):
+    config = RunConfig(
+        task_name="mrpc",
+        do_train=True,
+        data_dir=str(tmp_path),
+        output_dir=str(tmp_path / "out"),
+        init_checkpoint=str(tmp_path),
+        max_seq_length=64,
+    )
+    assert validate(dataclasses.replace(config, pad_to_multiple_of=64))
+    for value in (-1, 65):
+        with pytest.raises(ConfigError, match=f"pad_to_multiple_of={value}, max_seq"):
+            validate(dataclasses.replace(config, pad_to_multiple_of=value))
