@@ -78,3 +78,22 @@ def test_padding_multiple_out_of_range_is_refused(tmp_path):
     for value in (-1, 65):
         with pytest.raises(ConfigError, match=f"pad_to_multiple_of={value}, max_seq"):
             validate(dataclasses.replace(config, pad_to_multiple_of=value))
+
+
+def test_onednn_is_on_before_tensorflow_loads_unless_set(tmp_path):
+    import subprocess
+    import sys
+
+    show = "import os, app; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+    for given, expected in ((None, "1"), ("0", "0")):
+        environment = {"PATH": "/usr/bin:/bin", "PYTHONPATH": "."}
+        if given is not None:
+            environment["TF_ENABLE_ONEDNN_OPTS"] = given
+        shown = subprocess.run(
+            [sys.executable, "-c", show],
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert shown.stdout.strip() == expected
