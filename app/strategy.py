@@ -142,7 +142,8 @@ def resolve_pad_to_multiple_of(
     GPUs (tensor cores want multiples of 8) and XLA (which compiles once per
     shape) do better with few distinct lengths: 8. CPUs run a graph traced
     for any length and pay for every padded token: 1 (length-bucketed
-    training on the demo ran 12% faster, length-sorted prediction 20%).
+    training on the demo's sentences ran 1.19x faster than with 8 on an AVX2
+    CPU; length-sorted prediction was within the noise).
     """
     if value or pads_statically:
         return value or 1
