@@ -164,7 +164,7 @@ def predict_probabilities(
     return np.asarray(probabilities, dtype=np.float32)[:num_examples]
 
 
-def trace_predict_for_all_lengths(model: keras.Model, dataset: tf.data.Dataset):
+def trace_predict_for_all_lengths(model: keras.Model, dataset: tf.data.Dataset) -> None:
     """Traces Keras' predict function once for every batch shape of `dataset`.
 
     Batches padded to their own longest example come in many shapes. Keras
@@ -172,7 +172,7 @@ def trace_predict_for_all_lengths(model: keras.Model, dataset: tf.data.Dataset):
     one (and a third time for a short last batch): each trace costs as much as
     predicting hundreds of examples on a CPU. Traced here with the dataset's
     own shapes (batch and length unknown), one graph serves every batch.
-    Skipped where shapes are fixed (static padding, TPUs), under several
+    Skipped where every shape is fixed (TPUs: whole batches), under several
     replicas (batches arrive split per replica) and with XLA (which compiles
     per shape anyway).
     """
@@ -184,10 +184,10 @@ def trace_predict_for_all_lengths(model: keras.Model, dataset: tf.data.Dataset):
         or model.jit_compile
         or model.run_eagerly
     ):
-        return None
+        return
     model.make_predict_function()
     # Keras calls it with a list of one batch; a cached trace returns at once.
-    return model.predict_function.get_concrete_function([spec])
+    model.predict_function.get_concrete_function([spec])
 
 
 def single_process_copy(model: keras.Model) -> keras.Model:

@@ -19,11 +19,7 @@ from app.input_pipeline import (
 )
 from app.preprocessing import ClassifierPreprocessor
 from app.strategy import build_strategy, resolve_pad_to_multiple_of
-from app.training import (
-    build_trainable_classifier,
-    predict_outputs,
-    predict_probabilities,
-)
+from app.training import build_trainable_classifier, predict_outputs
 from bench import common
 from checkpoints import load_backbone, read_pretrained
 from tasks.dataset import build_dataset
@@ -111,23 +107,20 @@ def measure_predict(args, pretrained, preprocessor, sentences, labels) -> dict:
     loaded = common.current_rss_mib()
     examples = build_examples(sentences, labels)[: args.predict_examples]
     features = build_dataset(examples, common.LABELS, False, with_labels=False)
-    warmup = build_inference_dataset(
-        features.take(args.batch_size), preprocessor, args.batch_size
-    )
-    predict_probabilities(model, warmup, args.batch_size)
-    start = time.perf_counter()
-    if args.padding == "bucketed":  # the runner's eval/predict: sorted by length
+
+    def predict(dataset, num_examples):
         predict_outputs(
             model,
-            features,
+            dataset,
             preprocessor,
             args.batch_size,
-            len(examples),
-            sort_by_length=True,
+            num_examples,
+            sort_by_length=args.padding == "bucketed",  # the runner's way
         )
-    else:
-        batches = build_inference_dataset(features, preprocessor, args.batch_size)
-        predict_probabilities(model, batches, len(examples))
+
+    predict(features.take(args.batch_size), min(args.batch_size, len(examples)))
+    start = time.perf_counter()
+    predict(features, len(examples))
     seconds = time.perf_counter() - start
     return {
         "predict_examples_per_second": len(examples) / seconds,

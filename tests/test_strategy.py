@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import subprocess
+import sys
 
 import pytest
 import tensorflow as tf
@@ -80,10 +82,7 @@ def test_padding_multiple_out_of_range_is_refused(tmp_path):
             validate(dataclasses.replace(config, pad_to_multiple_of=value))
 
 
-def test_onednn_is_on_before_tensorflow_loads_unless_set(tmp_path):
-    import subprocess
-    import sys
-
+def test_onednn_is_on_before_tensorflow_loads_unless_set():
     show = "import os, app; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
     for given, expected in ((None, "1"), ("0", "0")):
         environment = {"PATH": "/usr/bin:/bin", "PYTHONPATH": "."}
