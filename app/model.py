@@ -1,6 +1,85 @@
 """The classifier: a keras-hub BERT backbone, dropout and a dense softmax."""
 
 import keras
+import keras_hub
+
+
+class FirstTokenTransformerEncoder(keras_hub.layers.TransformerEncoder):
+    """A `TransformerEncoder` whose output is its first token alone.
+
+    The classifier reads the last layer at `[CLS]` only (the pooled output),
+    and in a post-norm or pre-norm encoder that token's output depends on the
+    other tokens only through attention's keys and values. So the last layer
+    computes keys and values for every token, but the query, attention,
+    output projection and feed-forward block for `[CLS]` alone: the same
+    result and gradients for about a seventh fewer FLOPs in a 6-layer model.
+    Weights, names and checkpoints are those of the full layer.
+
+    Returns `(batch, 1, hidden)`; calls with `attention_mask` or
+    `return_attention_scores` take the full layer's path.
+    """
+
+    def call(
+        self,
+        inputs,
+        padding_mask=None,
+        attention_mask=None,
+        training=None,
+        return_attention_scores=False,
+    ):
+        if attention_mask is not None or return_attention_scores:
+            return super().call(
+                inputs,
+                padding_mask=padding_mask,
+                attention_mask=attention_mask,
+                training=training,
+                return_attention_scores=return_attention_scores,
+            )
+        mask = None
+        if padding_mask is not None:  # (batch, 1, length): the one query's keys
+            mask = keras.ops.cast(keras.ops.expand_dims(padding_mask, 1), "int32")
+        values = inputs
+        x = residual = inputs[:, :1, :]  # (batch, 1, hidden)
+        if self.normalize_first:
+            values = self._self_attention_layer_norm(values)
+            x = self._self_attention_layer_norm(x)
+        x = self._self_attention_layer(
+            query=x, value=values, attention_mask=mask, training=training
+        )
+        x = self._self_attention_dropout(x, training=training)
+        x = x + residual
+        if not self.normalize_first:
+            x = self._self_attention_layer_norm(x)
+
+        residual = x
+        if self.normalize_first:
+            x = self._feedforward_layer_norm(x)
+        x = self._feedforward_intermediate_dense(x)
+        x = self._feedforward_output_dense(x)
+        x = self._feedforward_dropout(x, training=training)
+        x = x + residual
+        if not self.normalize_first:
+            x = self._feedforward_layer_norm(x)
+        return x
+
+
+def compute_last_layer_for_first_token(backbone: keras.Model) -> keras.Model:
+    """Makes `backbone`'s last encoder layer compute `[CLS]` alone, in place.
+
+    For a model that reads only `pooled_output`: `sequence_output` becomes
+    `(batch, 1, hidden)`. The layer object, its weights and their names stay,
+    so checkpoints save and load as before. Backbones that are not keras-hub
+    BERT encoders pooling the first token are left as they are.
+    """
+    layers = getattr(backbone, "transformer_layers", None)
+    if (
+        not layers
+        or getattr(backbone, "cls_token_index", None) != 0
+        or type(layers[-1]) is not keras_hub.layers.TransformerEncoder
+    ):
+        return backbone
+    layers[-1].__class__ = FirstTokenTransformerEncoder
+    return backbone
 
 
 def build_classifier(
@@ -37,6 +116,7 @@ def build_classifier(
         name: keras.Input(shape=(None,), dtype="int32", name=name)
         for name in ("token_ids", "segment_ids", "padding_mask")
     }
+    backbone = compute_last_layer_for_first_token(backbone)
     pooled_output = backbone(inputs)["pooled_output"]  # (batch, hidden)
     outputs = output_layer(dropout_layer(pooled_output))  # (batch, num_labels)
     return keras.Model(inputs, outputs, name="bert_classifier")

@@ -16,7 +16,7 @@ from app.callbacks import PeriodicEvaluation, batches_done, write_scalars
 from app.config import RunConfig, label_list, validate
 from app.errors import ConfigError
 from app.export import export_saved_model
-from app.input_pipeline import build_train_dataset, packed_lengths
+from app.input_pipeline import build_train_dataset, pack_examples
 from app.metrics import main_metric_key, scalar_metrics, task_metrics
 from app.optimization import count_train_steps
 from app.preprocessing import ClassifierPreprocessor
@@ -281,17 +281,15 @@ def run_training(session: Session, data: TaskData) -> None:
     accumulation = config.gradient_accumulation_steps
     batch_size = config.train_batch_size // accumulation
     labelled = build_dataset(examples, data.labels, data.processor.is_pair)
-    # Length buckets cut padding; fixed shapes (TPU) gain nothing from them.
-    bucketed = config.bucket_by_length and not config.pads_statically
     dataset = build_train_dataset(
-        labelled,
+        pack_examples(labelled, session.preprocessor),
         session.preprocessor,
         batch_size,
-        len(examples),
         num_steps=num_train_steps * accumulation,
         seed=config.seed,
         start_step=batches_done(session.model),
-        lengths=packed_lengths(labelled, session.preprocessor) if bucketed else None,
+        # Length buckets cut padding; fixed shapes (TPU) gain nothing from them.
+        bucket_by_length=config.bucket_by_length and not config.pads_statically,
     )
     replicas = session.strategy.num_replicas_in_sync
     logger.info(

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from app import callbacks as run_callbacks
-from app.input_pipeline import build_inference_dataset, packed_lengths
+from app.input_pipeline import build_inference_dataset, pack_examples
 from app.model import build_classifier
 from app.optimization import build_optimizer
 
@@ -137,15 +137,14 @@ def predict_outputs(
 ) -> np.ndarray:
     """Model outputs for every example, in input order.
 
-    With `sort_by_length`, examples run shortest first, so each batch pads to
-    a length close to its own; outputs are put back in input order.
+    Every example is tokenized once (`pack_examples`). With `sort_by_length`,
+    examples run shortest first, so each batch pads to a length close to its
+    own; outputs are put back in input order.
     """
-    order = None
-    if sort_by_length and num_examples:
-        lengths = packed_lengths(examples, preprocessor)
-        order = np.argsort(lengths, kind="stable")
+    packed = pack_examples(examples, preprocessor)
+    order = np.argsort(packed.lengths, kind="stable") if sort_by_length else None
     batches = build_inference_dataset(
-        examples, preprocessor, batch_size, pad_to_whole_batches, order=order
+        packed, preprocessor, batch_size, pad_to_whole_batches, order=order
     )
     outputs = predict_probabilities(model, batches, num_examples)
     if order is None:

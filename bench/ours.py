@@ -14,7 +14,7 @@ import tensorflow as tf
 from app.input_pipeline import (
     build_inference_dataset,
     build_train_dataset,
-    packed_lengths,
+    pack_examples,
     training_order,
 )
 from app.preprocessing import ClassifierPreprocessor
@@ -87,10 +87,10 @@ def measure_tokenize(args, preprocessor, sentences, labels) -> dict:
         ("tokenize_pairs_per_second", build_examples(text_a, labels, text_b), True),
     ):
         features = build_dataset(examples, common.LABELS, is_pair, with_labels=False)
-        batches = build_inference_dataset(features, preprocessor, args.batch_size)
-        next(iter(batches))  # warmup: the pipeline's first run
+        pack_examples(features.take(args.batch_size), preprocessor)  # warmup
         start = time.perf_counter()
-        for _ in batches:
+        packed = pack_examples(features, preprocessor)
+        for _ in build_inference_dataset(packed, preprocessor, args.batch_size):
             pass
         rates[name] = len(examples) / (time.perf_counter() - start)
     return rates
@@ -137,15 +137,13 @@ def measure_train(args, pretrained, preprocessor, sentences, labels) -> dict:
     examples = build_dataset(
         build_examples(sentences, labels), common.LABELS, is_pair=False
     )
-    bucketed = args.padding == "bucketed"
     dataset = build_train_dataset(
-        examples,
+        pack_examples(examples, preprocessor),
         preprocessor,
         args.batch_size,
-        len(sentences),
         num_steps,
         args.seed,
-        lengths=packed_lengths(examples, preprocessor) if bucketed else None,
+        bucket_by_length=args.padding == "bucketed",
     )
     timer = StepTimer()
     model.fit(dataset, steps_per_epoch=num_steps, callbacks=[timer], verbose=0)

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from app.input_pipeline import build_inference_dataset, packed_lengths
+from app.input_pipeline import build_inference_dataset, pack_examples
 from app.preprocessing import ClassifierPreprocessor, normalize_text, split_words
 
 VOCABULARY = [
@@ -129,7 +129,13 @@ def test_unlabeled_pairs_in_tf_data_keep_text_b():
         {"text_a": ["is this"], "text_b": ["no it"]}
     )
     preprocessor = ClassifierPreprocessor(VOCABULARY, 8)
-    batch = next(iter(build_inference_dataset(dataset, preprocessor, batch_size=4)))
+    batch = next(
+        iter(
+            build_inference_dataset(
+                pack_examples(dataset, preprocessor), preprocessor, 4
+            )
+        )
+    )
     np.testing.assert_array_equal(batch["segment_ids"][0], [0, 0, 0, 0, 1, 1, 1, 0])
 
 
@@ -139,15 +145,22 @@ def test_padding_to_whole_batches_adds_empty_examples():
     )
     preprocessor = ClassifierPreprocessor(VOCABULARY, 4)
     batches = list(
-        build_inference_dataset(dataset, preprocessor, 2, pad_to_whole_batches=True)
+        build_inference_dataset(
+            pack_examples(dataset, preprocessor),
+            preprocessor,
+            2,
+            pad_to_whole_batches=True,
+        )
     )
     assert [b["token_ids"].shape[0] for b in batches] == [2, 2]
     np.testing.assert_array_equal(batches[1]["token_ids"][1], [2, 3, 0, 0])
 
 
-def test_packed_lengths_count_specials_and_cap_at_the_sequence_length():
+def test_packed_examples_count_specials_and_cap_at_the_sequence_length():
     dataset = tf.data.Dataset.from_tensor_slices(
         ({"text_a": ["the dog", "a b c d e f"], "text_b": ["a", "a b"]}, [0, 1])
     )
     preprocessor = ClassifierPreprocessor(VOCABULARY, 8)
-    np.testing.assert_array_equal(packed_lengths(dataset, preprocessor), [6, 8])
+    packed = pack_examples(dataset, preprocessor)
+    np.testing.assert_array_equal(packed.lengths, [6, 8])
+    np.testing.assert_array_equal(packed.labels, [0, 1])
