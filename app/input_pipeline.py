@@ -1,4 +1,9 @@
-"""tf.data pipelines: read, shuffle (train only), batch, preprocess, prefetch."""
+"""tf.data pipelines: pack every example once, then order, batch, pad, prefetch.
+
+Examples (a tf.data of strings) go through the preprocessing layer once per
+set (`pack_examples`); training, evaluation and prediction batches are
+gathered from the packed rows in their order and padded per batch.
+"""
 
 import dataclasses
 

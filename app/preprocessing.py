@@ -1,4 +1,8 @@
-"""Tokenize and pack raw text into BERT inputs, inside the tf.data pipeline.
+"""Tokenize and pack raw text into BERT inputs, in TensorFlow ops.
+
+The layer packs each set's tf.data batches of strings once
+(`app.input_pipeline.pack_examples`), and runs inside the exported SavedModel,
+which takes raw strings.
 
 The packed layout is the original's:
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from app import callbacks as run_callbacks
 from app.input_pipeline import build_inference_dataset, pack_examples
-from app.model import build_classifier
+from app.model import build_classifier, compute_last_layer_for_first_token
 from app.optimization import build_optimizer
 
 logger = logging.getLogger(__name__)
@@ -198,6 +198,8 @@ def single_process_copy(model: keras.Model) -> keras.Model:
     with tf.distribute.get_strategy().scope():
         copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
+    for layer in copy.layers:  # the clone's backbone is built from its config
+        compute_last_layer_for_first_token(layer)
     # The trained optimizer comes along for its step count; it takes no steps.
     copy.compile(optimizer=model.optimizer, loss=model.loss)
     return copy

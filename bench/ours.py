@@ -87,7 +87,9 @@ def measure_tokenize(args, preprocessor, sentences, labels) -> dict:
         ("tokenize_pairs_per_second", build_examples(text_a, labels, text_b), True),
     ):
         features = build_dataset(examples, common.LABELS, is_pair, with_labels=False)
-        pack_examples(features.take(args.batch_size), preprocessor)  # warmup
+        warmup = pack_examples(features.take(args.batch_size), preprocessor)
+        for _ in build_inference_dataset(warmup, preprocessor, args.batch_size):
+            pass
         start = time.perf_counter()
         packed = pack_examples(features, preprocessor)
         for _ in build_inference_dataset(packed, preprocessor, args.batch_size):
@@ -99,9 +101,9 @@ def measure_tokenize(args, preprocessor, sentences, labels) -> dict:
 def measure_predict(args, pretrained, preprocessor, sentences, labels) -> dict:
     """Examples/s of prediction after one warmup batch.
 
-    "bucketed" is the runner's way (`predict_outputs`, shortest first, then
-    back in input order), its length pass timed too; the others predict the
-    batches in file order.
+    Through the runner's `predict_outputs`, packing included in the time;
+    "bucketed" runs shortest first and puts outputs back in input order, as
+    the runner does; the others predict the batches in file order.
     """
     model = build_model(pretrained, args, num_steps=1)
     loaded = common.current_rss_mib()

@@ -67,3 +67,14 @@ def test_gradients_equal_the_full_layers():
         np.testing.assert_allclose(
             tf.convert_to_tensor(got), tf.convert_to_tensor(expected), atol=1e-6
         )
+
+
+def test_the_chiefs_copy_keeps_the_first_token_layer():
+    from app.training import single_process_copy
+
+    model = build_classifier(tiny_backbone(), 3)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    copy = single_process_copy(model)
+    backbone = next(layer for layer in copy.layers if hasattr(layer, "pooled_dense"))
+    assert type(backbone.transformer_layers[-1]) is FirstTokenTransformerEncoder
+    np.testing.assert_allclose(copy(INPUTS), model(INPUTS), atol=1e-6)
