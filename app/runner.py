@@ -496,7 +496,6 @@ def _predict(model, preprocessor, dataset, num_examples, config, mode) -> np.nda
         dataset,
         preprocessor,
         batch_size,
-        num_examples,
         # TPUs need whole batches; shapes there are fixed, so order is moot.
         pad_to_whole_batches=config.uses_tpu,
         sort_by_length=not config.pads_statically,

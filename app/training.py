@@ -131,7 +131,6 @@ def predict_outputs(
     examples: tf.data.Dataset,
     preprocessor,
     batch_size: int,
-    num_examples: int,
     pad_to_whole_batches: bool = False,
     sort_by_length: bool = False,
 ) -> np.ndarray:
@@ -146,7 +145,7 @@ def predict_outputs(
     batches = build_inference_dataset(
         packed, preprocessor, batch_size, pad_to_whole_batches, order=order
     )
-    outputs = predict_probabilities(model, batches, num_examples)
+    outputs = predict_probabilities(model, batches, len(packed))
     if order is None:
         return outputs
     restored = np.empty_like(outputs)

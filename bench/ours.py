@@ -110,19 +110,18 @@ def measure_predict(args, pretrained, preprocessor, sentences, labels) -> dict:
     examples = build_examples(sentences, labels)[: args.predict_examples]
     features = build_dataset(examples, common.LABELS, False, with_labels=False)
 
-    def predict(dataset, num_examples):
+    def predict(dataset):
         predict_outputs(
             model,
             dataset,
             preprocessor,
             args.batch_size,
-            num_examples,
             sort_by_length=args.padding == "bucketed",  # the runner's way
         )
 
-    predict(features.take(args.batch_size), min(args.batch_size, len(examples)))
+    predict(features.take(args.batch_size))
     start = time.perf_counter()
-    predict(features, len(examples))
+    predict(features)
     seconds = time.perf_counter() - start
     return {
         "predict_examples_per_second": len(examples) / seconds,

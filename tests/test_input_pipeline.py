@@ -66,11 +66,11 @@ def test_predictions_sorted_by_length_come_back_in_input_order():
     preprocessor = ClassifierPreprocessor(VOCABULARY, 16, trim_to_longest=True)
     for sort in (False, True):
         outputs = predict_outputs(
-            length_model(), dataset, preprocessor, 4, len(texts), sort_by_length=sort
+            length_model(), dataset, preprocessor, 4, sort_by_length=sort
         )
         np.testing.assert_array_equal(outputs[:, 0], [8, 3, 5, 4, 6, 3])
     padded = predict_outputs(
-        length_model(), dataset, preprocessor, 4, 6, pad_to_whole_batches=True
+        length_model(), dataset, preprocessor, 4, pad_to_whole_batches=True
     )
     np.testing.assert_array_equal(padded[:, 0], [8, 3, 5, 4, 6, 3])
 
@@ -87,7 +87,7 @@ def test_prediction_traces_once_for_batches_of_every_length():
     dataset = tf.data.Dataset.from_tensor_slices({"text_a": texts})
     preprocessor = ClassifierPreprocessor(VOCABULARY, 32, trim_to_longest=True)
     model = length_model()
-    outputs = predict_outputs(model, dataset, preprocessor, 2, len(texts))
+    outputs = predict_outputs(model, dataset, preprocessor, 2)
     np.testing.assert_array_equal(outputs[:, 0], [3, 3, 12, 11, 22, 19, 4])
     assert model.predict_function.experimental_get_tracing_count() == 1
 
