@@ -110,6 +110,17 @@ def check_args(args) -> None:
     for flag in ("model_dir", "data_file"):
         if not getattr(args, flag) or not os.path.exists(getattr(args, flag)):
             raise SystemExit(f"--{flag}={getattr(args, flag)} does not exist.")
+    for flag, known in (
+        ("phases", common.PHASES),
+        ("paddings", common.PADDINGS),
+        ("precisions", common.PRECISIONS),
+    ):
+        unknown = [name for name in getattr(args, flag).split(",") if name not in known]
+        if unknown:
+            raise SystemExit(
+                f"--{flag}={getattr(args, flag)}: unknown {', '.join(unknown)}. "
+                f"Choose from {', '.join(known)}, separated by commas."
+            )
     if args.warmup_steps < 1 or args.train_steps < 1 or args.rounds < 1:
         raise SystemExit(
             "--warmup_steps, --train_steps and --rounds must be at least 1. "

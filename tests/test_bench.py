@@ -1,5 +1,7 @@
 """The benchmark's pairing and report logic (the measurements need two venvs)."""
 
+import pytest
+
 from bench import run
 
 
@@ -46,3 +48,20 @@ def test_ratios_are_ours_over_theirs_against_the_targets():
     assert cells[columns.index("predict ex/s")] == "2.10 ok"
     assert cells[columns.index("train peak MiB")] == "1.20 MISS"
     assert cells[columns.index("train ex/s")] == "1.00 MISS"
+
+
+def test_an_unknown_precision_padding_or_phase_is_refused_by_name(tmp_path):
+    existing = {
+        "model_dir": tmp_path,
+        "data_file": tmp_path,
+        "ours_python": tmp_path,
+        "theirs_python": tmp_path,
+    }
+    for flag, value in (
+        ("precisions", "float32,mixed_bfloat16"),
+        ("paddings", "trimmed"),
+        ("phases", "predict,eval"),
+    ):
+        with pytest.raises(SystemExit, match=f"--{flag}=.*unknown"):
+            run.check_args(args(**existing, **{flag: value}))
+    run.check_args(args(**existing, precisions="bfloat16", phases="train"))
