@@ -10,6 +10,8 @@ Serving needs `import tensorflow_text` (its ops tokenize inside the graph):
 import keras
 import tensorflow as tf
 
+from app.training import model_copy
+
 
 def export_saved_model(
     model: keras.Model, preprocessor, export_dir: str, is_pair: bool
@@ -17,7 +19,11 @@ def export_saved_model(
     """Writes `serving_default(text_a[, text_b]) -> {"probabilities": ...}`.
 
     A regression model (one output, STS-B) returns `{"score": ...}` instead.
+    The exported graph computes in float32 whatever precision trained the
+    model: a bfloat16 or float16 graph runs slowly, if at all, on the CPUs
+    that serve it.
     """
+    model = model_copy(model, "float32")
     text_names = ["text_a", "text_b"] if is_pair else ["text_a"]
     output_name = "probabilities" if model.output_shape[-1] > 1 else "score"
 

@@ -188,17 +188,35 @@ def trace_predict_for_all_lengths(model: keras.Model, dataset: tf.data.Dataset) 
     model.predict_function.get_concrete_function([spec])
 
 
+def model_copy(model: keras.Model, compute_dtype: str | None = None) -> keras.Model:
+    """A copy of `model` with its weights, built in the current strategy's scope.
+
+    `compute_dtype` ("float32") rebuilds every layer under that dtype policy:
+    under mixed precision the variables are float32 already, so the copy
+    holds the same values and computes them in float32.
+    """
+
+    def clone(layer):
+        config = layer.get_config()
+        if compute_dtype is not None and "dtype" in config:
+            config["dtype"] = compute_dtype
+        return layer.__class__.from_config(config)
+
+    with tf.distribute.get_strategy().scope():
+        copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    for layer in copy.layers:  # the clone's backbone is built from its config
+        compute_last_layer_for_first_token(layer)
+    return copy
+
+
 def single_process_copy(model: keras.Model) -> keras.Model:
     """The trained model outside any multi-worker strategy, for the chief alone.
 
     Evaluating and predicting under MultiWorkerMirroredStrategy would wait on
     collectives from workers that have finished; the chief uses a copy.
     """
-    with tf.distribute.get_strategy().scope():
-        copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    for layer in copy.layers:  # the clone's backbone is built from its config
-        compute_last_layer_for_first_token(layer)
+    copy = model_copy(model)
     # The trained optimizer comes along for its step count; it takes no steps.
     copy.compile(optimizer=model.optimizer, loss=model.loss)
     return copy

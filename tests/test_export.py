@@ -56,3 +56,28 @@ def test_reloaded_in_a_fresh_process_gives_the_same_probabilities(tmp_path):
     assert served.shape == (3, 3)
     np.testing.assert_allclose(served.sum(-1), 1.0, atol=1e-6)
     assert np.max(np.abs(served - expected)) < 1e-5
+
+
+def test_a_model_trained_in_mixed_precision_is_served_in_float32(tmp_path):
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        mixed = build_classifier(build_tiny_backbone(), num_labels=3)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    output_layer = mixed.get_layer("probabilities")
+    output_layer.kernel.assign(output_layer.kernel * 100.0)  # confident outputs
+    reference = build_classifier(build_tiny_backbone(), num_labels=3)
+    reference.set_weights(mixed.get_weights())
+    preprocessor = ClassifierPreprocessor(TINY_VOCABULARY, 32, trim_to_longest=True)
+    texts = {"text_a": tf.constant(TEXTS_A), "text_b": tf.constant(TEXTS_B)}
+    inputs = preprocessor(texts)
+    expected = reference(inputs, training=False).numpy()
+    # In bfloat16 the same weights give visibly different probabilities.
+    assert np.max(np.abs(mixed(inputs, training=False).numpy() - expected)) > 1e-4
+
+    export_dir = export_saved_model(mixed, preprocessor, str(tmp_path / "export"), True)
+    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+    served = serve(**texts)["probabilities"].numpy()
+    np.testing.assert_allclose(served, expected, atol=1e-6)
