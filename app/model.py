@@ -82,6 +82,44 @@ def compute_last_layer_for_first_token(backbone: keras.Model) -> keras.Model:
     return backbone
 
 
+# Under a mixed policy these multiply matrices in the low-precision dtype;
+# every other layer of the backbone computes in float32.
+MATRIX_LAYERS = (
+    keras.layers.Dense,
+    keras.layers.EinsumDense,
+    keras.layers.MultiHeadAttention,
+)
+
+
+def keep_residual_stream_in_float32(backbone: keras.Model) -> keras.Model:
+    """Under mixed precision, only matrix products run in bfloat16/float16.
+
+    Keras' mixed policies compute every layer in the low-precision dtype, so
+    the residual stream, the layer norms' outputs and the embeddings are
+    rounded to 8 bits of mantissa (bfloat16) at every layer, in the forward
+    and the backward pass. As `torch.autocast` does, this keeps them in
+    float32: the dense layers and the attention (with its softmax) cast their
+    input down and compute in low precision, and the float32 dropout or layer
+    norm after each casts the result back. Variables are float32 either way,
+    so weights and checkpoints are unchanged. The backbone's own policy (and
+    so its config) stays the mixed one; a float32 backbone is left as it is.
+    """
+    policy = backbone.dtype_policy
+    if policy.compute_dtype == policy.variable_dtype:
+        return backbone
+    layers = list(backbone._flatten_layers(include_self=False, recursive=True))
+    inside_matrix_layers = {
+        id(sublayer)
+        for layer in layers
+        if isinstance(layer, MATRIX_LAYERS)
+        for sublayer in layer._flatten_layers(include_self=True, recursive=True)
+    }
+    for layer in layers:
+        if id(layer) not in inside_matrix_layers:
+            layer.dtype_policy = "float32"
+    return backbone
+
+
 def build_classifier(
     backbone: keras.Model,
     num_labels: int,
@@ -117,6 +155,7 @@ def build_classifier(
         for name in ("token_ids", "segment_ids", "padding_mask")
     }
     backbone = compute_last_layer_for_first_token(backbone)
+    backbone = keep_residual_stream_in_float32(backbone)
     pooled_output = backbone(inputs)["pooled_output"]  # (batch, hidden)
     outputs = output_layer(dropout_layer(pooled_output))  # (batch, num_labels)
     return keras.Model(inputs, outputs, name="bert_classifier")

@@ -9,7 +9,11 @@ import tensorflow as tf
 
 from app import callbacks as run_callbacks
 from app.input_pipeline import build_inference_dataset, pack_examples
-from app.model import build_classifier, compute_last_layer_for_first_token
+from app.model import (
+    build_classifier,
+    compute_last_layer_for_first_token,
+    keep_residual_stream_in_float32,
+)
 from app.optimization import build_optimizer
 
 logger = logging.getLogger(__name__)
@@ -207,6 +211,8 @@ def model_copy(model: keras.Model, compute_dtype: str | None = None) -> keras.Mo
     copy.set_weights(model.get_weights())
     for layer in copy.layers:  # the clone's backbone is built from its config
         compute_last_layer_for_first_token(layer)
+        if hasattr(layer, "transformer_layers"):
+            keep_residual_stream_in_float32(layer)
     return copy
 
 

@@ -1,8 +1,9 @@
-"""The classifier computes its last encoder layer for [CLS] alone, exactly."""
+"""The classifier: [CLS] alone in the last layer, exactly; float32 around mixed matmuls."""
 
 import keras
 import keras_hub
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from app.model import FirstTokenTransformerEncoder, build_classifier
@@ -78,3 +79,68 @@ def test_the_chiefs_copy_keeps_the_first_token_layer():
     backbone = next(layer for layer in copy.layers if hasattr(layer, "pooled_dense"))
     assert type(backbone.transformer_layers[-1]) is FirstTokenTransformerEncoder
     np.testing.assert_allclose(copy(INPUTS), model(INPUTS), atol=1e-6)
+
+
+@pytest.fixture
+def mixed_bfloat16():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def compute_dtypes(backbone) -> dict:
+    dtypes = {}
+    for layer in backbone._flatten_layers(include_self=False, recursive=True):
+        dtypes.setdefault(type(layer).__name__, set()).add(layer.compute_dtype)
+    return dtypes
+
+
+def test_under_mixed_precision_only_matrix_products_run_in_bfloat16(mixed_bfloat16):
+    from app.training import single_process_copy
+
+    model = build_classifier(tiny_backbone(), 3)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    for copy in (model, single_process_copy(model)):
+        backbone = next(
+            layer for layer in copy.layers if hasattr(layer, "pooled_dense")
+        )
+        dtypes = compute_dtypes(backbone)
+        for name in ("Dense", "EinsumDense", "MultiHeadAttention", "Softmax"):
+            assert dtypes[name] == {"bfloat16"}, name
+        for name in ("LayerNormalization", "ReversibleEmbedding", "Embedding"):
+            assert dtypes[name] == {"float32"}, name
+        assert dtypes["TransformerEncoder"] == {"float32"}
+        assert dtypes["FirstTokenTransformerEncoder"] == {"float32"}
+        # The backbone keeps the mixed policy, so copies built from its config do.
+        assert backbone.dtype_policy.name == "mixed_bfloat16"
+        sequence = backbone(INPUTS)["sequence_output"]
+        assert sequence.dtype == tf.float32
+        assert copy(INPUTS).dtype == tf.float32
+
+
+def test_float32_stream_is_closer_to_float32_than_keras_mixed_precision(
+    mixed_bfloat16,
+):
+    from app import model as model_module
+
+    keras.mixed_precision.set_global_policy("float32")
+    reference = tiny_backbone()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    errors = {}
+    for keep in (False, True):
+        backbone = tiny_backbone()
+        backbone.set_weights(reference.get_weights())
+        if keep:
+            model_module.keep_residual_stream_in_float32(backbone)
+        got = tf.cast(backbone(INPUTS)["sequence_output"], tf.float32)
+        errors[keep] = float(
+            tf.reduce_max(tf.abs(got - reference(INPUTS)["sequence_output"]))
+        )
+    assert errors[True] < errors[False] / 2, errors
+
+
+def test_a_float32_backbone_is_left_alone():
+    from app.model import keep_residual_stream_in_float32
+
+    backbone = keep_residual_stream_in_float32(tiny_backbone())
+    assert set().union(*compute_dtypes(backbone).values()) == {"float32"}
