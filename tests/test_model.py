@@ -1,4 +1,4 @@
-"""The classifier: [CLS] alone in the last layer, exactly; float32 around mixed matmuls."""
+"""The classifier: [CLS] alone in the last layer; float32 around mixed matmuls."""
 
 import keras
 import keras_hub
