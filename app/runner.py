@@ -36,6 +36,7 @@ from app.results import (
 from app.strategy import (
     build_strategy,
     is_chief,
+    resolve_inference_precision,
     resolve_pad_to_multiple_of,
     resolve_precision,
 )
@@ -180,8 +181,19 @@ def run_steps(session: Session, data: TaskData) -> dict:
         return outputs
     if config.do_train:
         restore_best(session)
-    if isinstance(session.strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        session.model = training.single_process_copy(session.model)
+    training_precision = keras.mixed_precision.global_policy().name
+    inference_precision = resolve_inference_precision(
+        config.precision, training_precision
+    )
+    infers_in_other_precision = inference_precision != training_precision and (
+        config.do_eval or config.do_predict
+    )
+    if infers_in_other_precision or isinstance(
+        session.strategy, tf.distribute.MultiWorkerMirroredStrategy
+    ):
+        session.model = training.single_process_copy(
+            session.model, inference_precision if infers_in_other_precision else None
+        )
     if config.do_eval:
         outputs["eval_results"] = run_evaluation(
             config, session.model, session.preprocessor, data

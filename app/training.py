@@ -192,18 +192,22 @@ def trace_predict_for_all_lengths(model: keras.Model, dataset: tf.data.Dataset) 
     model.predict_function.get_concrete_function([spec])
 
 
-def model_copy(model: keras.Model, compute_dtype: str | None = None) -> keras.Model:
+def model_copy(model: keras.Model, precision: str | None = None) -> keras.Model:
     """A copy of `model` with its weights, built in the current strategy's scope.
 
-    `compute_dtype` ("float32") rebuilds every layer under that dtype policy:
-    under mixed precision the variables are float32 already, so the copy
-    holds the same values and computes them in float32.
+    `precision` (a Keras dtype policy: "float32", "mixed_bfloat16", ...)
+    rebuilds the backbone under that policy and every other layer (dropout,
+    the output layer) in float32. Variables are float32 under any policy, so
+    the copy holds the same values: "float32" gives a model computing in
+    float32 throughout, a mixed policy one whose matrix products run in low
+    precision (`keep_residual_stream_in_float32`).
     """
 
     def clone(layer):
         config = layer.get_config()
-        if compute_dtype is not None and "dtype" in config:
-            config["dtype"] = compute_dtype
+        if precision is not None and "dtype" in config:
+            is_backbone = hasattr(layer, "transformer_layers")
+            config["dtype"] = precision if is_backbone else "float32"
         return layer.__class__.from_config(config)
 
     with tf.distribute.get_strategy().scope():
@@ -216,13 +220,17 @@ def model_copy(model: keras.Model, compute_dtype: str | None = None) -> keras.Mo
     return copy
 
 
-def single_process_copy(model: keras.Model) -> keras.Model:
-    """The trained model outside any multi-worker strategy, for the chief alone.
+def single_process_copy(
+    model: keras.Model, precision: str | None = None
+) -> keras.Model:
+    """The trained model for evaluating and predicting on the chief alone.
 
-    Evaluating and predicting under MultiWorkerMirroredStrategy would wait on
-    collectives from workers that have finished; the chief uses a copy.
+    Outside any multi-worker strategy: evaluating and predicting under
+    MultiWorkerMirroredStrategy would wait on collectives from workers that
+    have finished. `precision`: as `model_copy`'s, for inference in another
+    precision than training's.
     """
-    copy = model_copy(model)
+    copy = model_copy(model, precision)
     # The trained optimizer comes along for its step count; it takes no steps.
     copy.compile(optimizer=model.optimizer, loss=model.loss)
     return copy

@@ -2,18 +2,21 @@
 
 import dataclasses
 import json
+import logging
 import subprocess
 import sys
 
 import pytest
 import tensorflow as tf
 
+from app import strategy as strategy_module
 from app.config import RunConfig, validate
 from app.errors import ConfigError
 from app.strategy import (
     count_tf_config_workers,
     cpu_has_bfloat16,
     is_chief,
+    resolve_inference_precision,
     resolve_pad_to_multiple_of,
     resolve_precision,
     resolve_strategy_name,
@@ -51,11 +54,42 @@ def test_bfloat16_is_read_from_the_cpu_flags(tmp_path):
     assert not cpu_has_bfloat16(str(tmp_path / "missing"))
 
 
-def test_explicit_precision_is_kept():
+def test_explicit_precision_is_kept(monkeypatch):
     strategy = tf.distribute.get_strategy()
+    monkeypatch.setattr(strategy_module, "cpu_has_bfloat16", lambda: True)
     assert resolve_precision("float32", strategy) == "float32"
-    # CPUs train in float32 unless asked: bfloat16 cost dev accuracy.
+    assert resolve_precision("mixed_float16", strategy) == "mixed_float16"
+
+
+def test_auto_precision_keeps_cpus_in_float32_and_says_why(monkeypatch, caplog):
+    strategy = tf.distribute.get_strategy()
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    caplog.set_level(logging.INFO)
+    # bfloat16 trains faster there but cost dev accuracy on the demo.
+    monkeypatch.setattr(strategy_module, "cpu_has_bfloat16", lambda: True)
     assert resolve_precision("auto", strategy) == "float32"
+    assert "--precision=mixed_bfloat16 trains faster" in caplog.text
+    monkeypatch.setattr(strategy_module, "cpu_has_bfloat16", lambda: False)
+    assert resolve_precision("auto", strategy) == "float32"
+    assert "CPU without native bfloat16" in caplog.text
+
+
+def test_inference_precision_is_bfloat16_after_float32_training_on_such_cpus(
+    monkeypatch, caplog
+):
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr(strategy_module, "cpu_has_bfloat16", lambda: True)
+    assert resolve_inference_precision("auto", "float32") == "mixed_bfloat16"
+    assert "Evaluation and prediction: mixed_bfloat16" in caplog.text
+    # Asked for explicitly, or trained in another precision: that one.
+    assert resolve_inference_precision("float32", "float32") == "float32"
+    assert resolve_inference_precision("auto", "mixed_bfloat16") == "mixed_bfloat16"
+    monkeypatch.setattr(strategy_module, "cpu_has_bfloat16", lambda: False)
+    assert resolve_inference_precision("auto", "float32") == "float32"
+    monkeypatch.setattr(strategy_module, "cpu_has_bfloat16", lambda: True)
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["gpu"])
+    assert resolve_inference_precision("auto", "float32") == "float32"
 
 
 def test_padding_multiple_is_chosen_per_device(monkeypatch):

@@ -6,6 +6,7 @@ same flags, to stay fast.
 """
 
 import json
+import logging
 import os
 import pathlib
 import subprocess
@@ -255,3 +256,40 @@ def test_new_label_at_predict_time_exits_1(
     assert status == 1
     assert "test.jsonl, line 1: label 'eggs' is not in the label list" in stderr
     assert sorted(os.listdir(output_dir)) == ["labels.txt"]
+
+
+def test_auto_precision_evaluates_in_bfloat16_on_cpus_that_have_it(
+    run_main_in_process, huggingface_dir, tmp_path, monkeypatch, caplog
+):
+    from app import strategy
+
+    monkeypatch.setattr(strategy, "cpu_has_bfloat16", lambda: True)
+    caplog.set_level(logging.INFO)
+    write_stsb(tmp_path / "STS-B")
+    status, stderr = run_main_in_process(
+        *tiny_run_flags(huggingface_dir, tmp_path / "STS-B", tmp_path / "out"),
+        "--task_name=sts-b",
+        "--do_train",
+        "--train_batch_size=2",
+        "--num_train_epochs=1",
+        "--do_eval",
+        "--do_predict",
+    )
+    assert status == 0, stderr[-3000:]
+    assert "Precision: float32 (--precision=auto" in caplog.text
+    assert "Evaluation and prediction: mixed_bfloat16" in caplog.text
+    metrics = json.loads((tmp_path / "out" / "eval_results.json").read_text())
+    assert metrics["global_step"] > 0 and np.isfinite(metrics["eval_loss"])
+    predicted = np.array(read_tsv(tmp_path / "out" / "test_results.tsv"), float)
+
+    # The export computes in float32; bfloat16 predictions stay close to it.
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the export's tokenizer ops)
+
+    test_rows = read_tsv(tmp_path / "STS-B" / "test.tsv")[1:]
+    serve = tf.saved_model.load(str(tmp_path / "out" / "export"))
+    served = serve.signatures["serving_default"](
+        text_a=tf.constant([row[-2] for row in test_rows]),
+        text_b=tf.constant([row[-1] for row in test_rows]),
+    )["score"].numpy()
+    np.testing.assert_allclose(predicted, served, atol=0.05)
