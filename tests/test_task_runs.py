@@ -293,3 +293,40 @@ def test_auto_precision_evaluates_in_bfloat16_on_cpus_that_have_it(
         text_b=tf.constant([row[-1] for row in test_rows]),
     )["score"].numpy()
     np.testing.assert_allclose(predicted, served, atol=0.05)
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains_evaluates_and_exports_float32(
+    run_main_in_process, huggingface_dir, tmp_path, precision
+):
+    import keras
+
+    write_stsb(tmp_path / "STS-B")
+    previous = keras.mixed_precision.global_policy()
+    try:
+        status, stderr = run_main_in_process(
+            *tiny_run_flags(huggingface_dir, tmp_path / "STS-B", tmp_path / "out"),
+            "--task_name=sts-b",
+            f"--precision={precision}",
+            "--do_train",
+            "--train_batch_size=2",
+            "--num_train_epochs=1",
+            "--do_eval",
+            "--do_predict",
+        )
+    finally:  # the run sets the process's policy; later tests build in float32
+        keras.mixed_precision.set_global_policy(previous)
+    assert status == 0, stderr[-3000:]
+    metrics = json.loads((tmp_path / "out" / "eval_results.json").read_text())
+    assert metrics["global_step"] > 0 and np.isfinite(metrics["eval_loss"])
+    assert np.isfinite(
+        np.array(read_tsv(tmp_path / "out" / "test_results.tsv"), float)
+    ).all()
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the export's tokenizer ops)
+
+    serve = tf.saved_model.load(str(tmp_path / "out" / "export"))
+    score = serve.signatures["serving_default"](
+        text_a=tf.constant(["A man plays."]), text_b=tf.constant(["A man."])
+    )["score"]
+    assert score.dtype == tf.float32 and np.isfinite(score.numpy()).all()
