@@ -23,7 +23,11 @@ def export_saved_model(
     model: a bfloat16 or float16 graph runs slowly, if at all, on the CPUs
     that serve it.
     """
-    model = model_copy(model, "float32")
+    if any(
+        layer.compute_dtype != "float32"
+        for layer in model._flatten_layers(include_self=True, recursive=True)
+    ):
+        model = model_copy(model, "float32")
     text_names = ["text_a", "text_b"] if is_pair else ["text_a"]
     output_name = "probabilities" if model.output_shape[-1] > 1 else "score"
 

@@ -97,10 +97,11 @@ def keep_residual_stream_in_float32(backbone: keras.Model) -> keras.Model:
     Keras' mixed policies compute every layer in the low-precision dtype, so
     the residual stream, the layer norms' outputs and the embeddings are
     rounded to 8 bits of mantissa (bfloat16) at every layer, in the forward
-    and the backward pass. As `torch.autocast` does, this keeps them in
-    float32: the dense layers and the attention (with its softmax) cast their
-    input down and compute in low precision, and the float32 dropout or layer
-    norm after each casts the result back. Variables are float32 either way,
+    and the backward pass. Much as `torch.autocast` does (which also keeps
+    the softmax in float32), this keeps them in float32: the dense layers
+    and the attention (with its softmax) cast their input down and compute
+    in low precision, and the float32 dropout or layer norm after each casts
+    the result back. Variables are float32 either way,
     so weights and checkpoints are unchanged. The backbone's own policy (and
     so its config) stays the mixed one; a float32 backbone is left as it is.
     """

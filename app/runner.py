@@ -181,13 +181,15 @@ def run_steps(session: Session, data: TaskData) -> dict:
         return outputs
     if config.do_train:
         restore_best(session)
+    # Runs that picked a checkpoint by evaluating during training evaluate it
+    # again in the same precision, so the results match the choice.
     training_precision = keras.mixed_precision.global_policy().name
-    inference_precision = resolve_inference_precision(
-        config.precision, training_precision
-    )
-    infers_in_other_precision = inference_precision != training_precision and (
-        config.do_eval or config.do_predict
-    )
+    inference_precision = training_precision
+    if (config.do_eval or config.do_predict) and not config.evaluates_during_training:
+        inference_precision = resolve_inference_precision(
+            config.precision, training_precision
+        )
+    infers_in_other_precision = inference_precision != training_precision
     if infers_in_other_precision or isinstance(
         session.strategy, tf.distribute.MultiWorkerMirroredStrategy
     ):

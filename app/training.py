@@ -232,5 +232,10 @@ def single_process_copy(
     """
     copy = model_copy(model, precision)
     # The trained optimizer comes along for its step count; it takes no steps.
-    copy.compile(optimizer=model.optimizer, loss=model.loss)
+    copy.compile(
+        optimizer=model.optimizer,
+        loss=model.loss,
+        jit_compile=model.jit_compile,
+        steps_per_execution=model.steps_per_execution,
+    )
     return copy
