@@ -118,6 +118,18 @@ def tiny_run_flags(huggingface_dir, data_dir, output_dir, *extra) -> list[str]:
     ]
 
 
+def stsb_training_flags(huggingface_dir, tmp_path, output_name, *extra) -> list[str]:
+    """One epoch of the tiny model on the STS-B fixture, in batches of 2."""
+    return [
+        *tiny_run_flags(huggingface_dir, tmp_path / "STS-B", tmp_path / output_name),
+        "--task_name=sts-b",
+        "--do_train",
+        "--train_batch_size=2",
+        "--num_train_epochs=1",
+        *extra,
+    ]
+
+
 def test_mnli_matched_mismatched_ax_and_glue_submission(
     run_main_in_process, huggingface_dir, tmp_path
 ):
@@ -267,13 +279,9 @@ def test_auto_precision_evaluates_in_bfloat16_on_cpus_that_have_it(
     caplog.set_level(logging.INFO)
     write_stsb(tmp_path / "STS-B")
     status, stderr = run_main_in_process(
-        *tiny_run_flags(huggingface_dir, tmp_path / "STS-B", tmp_path / "out"),
-        "--task_name=sts-b",
-        "--do_train",
-        "--train_batch_size=2",
-        "--num_train_epochs=1",
-        "--do_eval",
-        "--do_predict",
+        *stsb_training_flags(
+            huggingface_dir, tmp_path, "out", "--do_eval", "--do_predict"
+        )
     )
     assert status == 0, stderr[-3000:]
     assert "Precision: float32 (--precision=auto" in caplog.text
@@ -298,13 +306,9 @@ def test_auto_precision_evaluates_in_bfloat16_on_cpus_that_have_it(
     # it again in the same precision, so its results match that choice.
     caplog.clear()
     status, stderr = run_main_in_process(
-        *tiny_run_flags(huggingface_dir, tmp_path / "STS-B", tmp_path / "periodic"),
-        "--task_name=sts-b",
-        "--do_train",
-        "--train_batch_size=2",
-        "--num_train_epochs=1",
-        "--eval_every_steps=1",
-        "--do_eval",
+        *stsb_training_flags(
+            huggingface_dir, tmp_path, "periodic", "--eval_every_steps=1", "--do_eval"
+        )
     )
     assert status == 0, stderr[-3000:]
     assert "Precision: float32 (--precision=auto" in caplog.text
@@ -321,14 +325,14 @@ def test_mixed_precision_trains_evaluates_and_exports_float32(
     previous = keras.mixed_precision.global_policy()
     try:
         status, stderr = run_main_in_process(
-            *tiny_run_flags(huggingface_dir, tmp_path / "STS-B", tmp_path / "out"),
-            "--task_name=sts-b",
-            f"--precision={precision}",
-            "--do_train",
-            "--train_batch_size=2",
-            "--num_train_epochs=1",
-            "--do_eval",
-            "--do_predict",
+            *stsb_training_flags(
+                huggingface_dir,
+                tmp_path,
+                "out",
+                f"--precision={precision}",
+                "--do_eval",
+                "--do_predict",
+            )
         )
     finally:  # the run sets the process's policy; later tests build in float32
         keras.mixed_precision.set_global_policy(previous)
