@@ -101,9 +101,9 @@ def keep_residual_stream_in_float32(backbone: keras.Model) -> keras.Model:
     the softmax in float32), this keeps them in float32: the dense layers
     and the attention (with its softmax) cast their input down and compute
     in low precision, and the float32 dropout or layer norm after each casts
-    the result back. Variables are float32 either way,
-    so weights and checkpoints are unchanged. The backbone's own policy (and
-    so its config) stays the mixed one; a float32 backbone is left as it is.
+    the result back. Variables are float32 either way, so weights and
+    checkpoints are unchanged. The backbone's own policy (and so its config)
+    stays the mixed one; a float32 backbone is left as it is.
     """
     policy = backbone.dtype_policy
     if policy.compute_dtype == policy.variable_dtype:

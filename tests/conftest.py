@@ -67,3 +67,13 @@ def write_mrpc(data_dir, rows=MRPC_ROWS):
 @pytest.fixture
 def mrpc_dir(tmp_path):
     return write_mrpc(tmp_path / "MRPC")
+
+
+@pytest.fixture
+def dtype_policy():
+    """Sets Keras' global dtype policy (call it with a name); restored after."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    yield keras.mixed_precision.set_global_policy
+    keras.mixed_precision.set_global_policy(previous)

@@ -58,14 +58,12 @@ def test_reloaded_in_a_fresh_process_gives_the_same_probabilities(tmp_path):
     assert np.max(np.abs(served - expected)) < 1e-5
 
 
-def test_a_model_trained_in_mixed_precision_is_served_in_float32(tmp_path):
-    import keras
-
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        mixed = build_classifier(build_tiny_backbone(), num_labels=3)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+def test_a_model_trained_in_mixed_precision_is_served_in_float32(
+    tmp_path, dtype_policy
+):
+    dtype_policy("mixed_bfloat16")
+    mixed = build_classifier(build_tiny_backbone(), num_labels=3)
+    dtype_policy("float32")
     output_layer = mixed.get_layer("probabilities")
     output_layer.kernel.assign(output_layer.kernel * 100.0)  # confident outputs
     reference = build_classifier(build_tiny_backbone(), num_labels=3)

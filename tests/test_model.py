@@ -3,7 +3,6 @@
 import keras
 import keras_hub
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from app.model import FirstTokenTransformerEncoder, build_classifier
@@ -81,13 +80,6 @@ def test_the_chiefs_copy_keeps_the_first_token_layer():
     np.testing.assert_allclose(copy(INPUTS), model(INPUTS), atol=1e-6)
 
 
-@pytest.fixture
-def mixed_bfloat16():
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    yield
-    keras.mixed_precision.set_global_policy("float32")
-
-
 def compute_dtypes(backbone) -> dict:
     dtypes = {}
     for layer in backbone._flatten_layers(include_self=False, recursive=True):
@@ -95,12 +87,13 @@ def compute_dtypes(backbone) -> dict:
     return dtypes
 
 
-def test_under_mixed_precision_only_matrix_products_run_in_bfloat16(mixed_bfloat16):
+def test_under_mixed_precision_only_matrix_products_run_in_bfloat16(dtype_policy):
     from app.training import single_process_copy
 
+    dtype_policy("mixed_bfloat16")
     model = build_classifier(tiny_backbone(), 3)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    keras.mixed_precision.set_global_policy("float32")
+    dtype_policy("float32")
     trained_in_float32 = build_classifier(tiny_backbone(), 3)
     trained_in_float32.compile(optimizer="adam", loss="mse")
     # The runner's bfloat16 copy of a float32 model, for predicting.
@@ -108,7 +101,7 @@ def test_under_mixed_precision_only_matrix_products_run_in_bfloat16(mixed_bfloat
     np.testing.assert_allclose(
         inference_copy(INPUTS), trained_in_float32(INPUTS), atol=2e-2
     )
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    dtype_policy("mixed_bfloat16")
     for copy in (model, single_process_copy(model), inference_copy):
         backbone = next(
             layer for layer in copy.layers if hasattr(layer, "pooled_dense")
@@ -128,13 +121,12 @@ def test_under_mixed_precision_only_matrix_products_run_in_bfloat16(mixed_bfloat
 
 
 def test_float32_stream_is_closer_to_float32_than_keras_mixed_precision(
-    mixed_bfloat16,
+    dtype_policy,
 ):
     from app import model as model_module
 
-    keras.mixed_precision.set_global_policy("float32")
     reference = tiny_backbone()
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    dtype_policy("mixed_bfloat16")
     errors = {}
     for keep in (False, True):
         backbone = tiny_backbone()

@@ -317,25 +317,20 @@ def test_auto_precision_evaluates_in_bfloat16_on_cpus_that_have_it(
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_evaluates_and_exports_float32(
-    run_main_in_process, huggingface_dir, tmp_path, precision
+    run_main_in_process, huggingface_dir, tmp_path, precision, dtype_policy
 ):
-    import keras
-
+    # The run sets the process's policy; the fixture restores it afterwards.
     write_stsb(tmp_path / "STS-B")
-    previous = keras.mixed_precision.global_policy()
-    try:
-        status, stderr = run_main_in_process(
-            *stsb_training_flags(
-                huggingface_dir,
-                tmp_path,
-                "out",
-                f"--precision={precision}",
-                "--do_eval",
-                "--do_predict",
-            )
+    status, stderr = run_main_in_process(
+        *stsb_training_flags(
+            huggingface_dir,
+            tmp_path,
+            "out",
+            f"--precision={precision}",
+            "--do_eval",
+            "--do_predict",
         )
-    finally:  # the run sets the process's policy; later tests build in float32
-        keras.mixed_precision.set_global_policy(previous)
+    )
     assert status == 0, stderr[-3000:]
     metrics = json.loads((tmp_path / "out" / "eval_results.json").read_text())
     assert metrics["global_step"] > 0 and np.isfinite(metrics["eval_loss"])
