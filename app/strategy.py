@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import time
 
 import tensorflow as tf
 
@@ -111,10 +112,10 @@ def resolve_precision(name: str, strategy: tf.distribute.Strategy) -> str:
 
     `auto`: mixed_bfloat16 on TPUs, mixed_float16 on GPUs with tensor cores
     (compute capability 7.0+), float32 elsewhere. CPUs stay float32 even
-    with native bfloat16 (AVX512_BF16, AMX): on a 2-core AVX512_BF16 CPU the
-    demo trained about 1.3x faster in mixed_bfloat16 but reached 82.8% mean dev
-    accuracy over three seeds against 83.6% in float32 (README, "The demo"),
-    so it is there to ask for, not a default.
+    with native bfloat16 (AVX512_BF16, AMX): on a 2-core AMD EPYC with
+    AVX512_BF16 the demo trained about 1.3x faster in mixed_bfloat16 but
+    reached 82.8% mean dev accuracy over three seeds against 83.6% in float32
+    (README, "The demo"), so it is there to ask for, not a default.
     """
     if name != "auto":
         return name
@@ -128,34 +129,85 @@ def resolve_precision(name: str, strategy: tf.distribute.Strategy) -> str:
         reason = f"GPU with compute capability {capability}"
     elif cpu_has_bfloat16():
         policy = "float32"
-        reason = "CPU with bfloat16 units; --precision=mixed_bfloat16 trains faster"
+        reason = "CPU with bfloat16 instructions; --precision=mixed_bfloat16 is opt-in"
     else:
         policy, reason = "float32", "CPU without native bfloat16"
     logger.info("Precision: %s (--precision=auto, %s).", policy, reason)
     return policy
 
 
+# bfloat16 evaluation pays only where the CPU multiplies bfloat16 matrices
+# clearly faster than float32: the matrix products are about 60% of a
+# forward pass here, and every matrix layer adds casts.
+BFLOAT16_MIN_MATMUL_SPEEDUP = 1.3
+
+
 def resolve_inference_precision(name: str, training_policy: str) -> str:
     """The dtype policy that evaluation and prediction run in, logged if new.
 
-    `auto` on a CPU with native bfloat16 (AVX512_BF16, AMX) that trained in
-    float32: mixed_bfloat16. On the demo (2-core AVX512_BF16 CPU, three
-    float32-trained seeds) it gave the same dev accuracy to 0.2 points and
-    predicted about 1.3x faster; training in bfloat16 is what cost accuracy.
+    `auto` on a CPU with bfloat16 instructions (AVX512_BF16, AMX) that
+    trained in float32: mixed_bfloat16 if this CPU multiplies bfloat16
+    matrices at least `BFLOAT16_MIN_MATMUL_SPEEDUP` times as fast as float32
+    (timed once, a fraction of a second). The instructions alone do not say: on a
+    2-core AMD EPYC with AVX512_BF16 prediction ran about 1.3x faster in
+    bfloat16 (and dev accuracy of three float32-trained demo models moved by
+    at most 0.2 points), on a 2-core Intel Xeon with AVX512_BF16 but no AMX
+    the matrix products ran 0.58x as fast and prediction about 0.6x.
     Otherwise the training policy. The export computes in float32 either way.
     """
     if (
-        name == "auto"
-        and training_policy == "float32"
-        and not tf.config.list_physical_devices("GPU")
-        and cpu_has_bfloat16()
+        name != "auto"
+        or training_policy != "float32"
+        or tf.config.list_physical_devices("GPU")
+        or not cpu_has_bfloat16()
     ):
+        return training_policy
+    speedup = bfloat16_matmul_speedup()
+    if speedup >= BFLOAT16_MIN_MATMUL_SPEEDUP:
         logger.info(
-            "Evaluation and prediction: mixed_bfloat16 (--precision=auto, CPU "
-            "with native bfloat16; training stays float32)."
+            "Evaluation and prediction: mixed_bfloat16 (--precision=auto: this "
+            "CPU multiplied bfloat16 matrices %.2fx as fast as float32; training "
+            "stays float32).",
+            speedup,
         )
         return "mixed_bfloat16"
+    logger.info(
+        "Evaluation and prediction: float32 (--precision=auto: this CPU has "
+        "bfloat16 instructions but multiplied bfloat16 matrices only %.2fx as "
+        "fast as float32; mixed_bfloat16 pays from %.1fx).",
+        speedup,
+        BFLOAT16_MIN_MATMUL_SPEEDUP,
+    )
     return training_policy
+
+
+def bfloat16_matmul_speedup(
+    rows: int = 1024, depth: int = 384, columns: int = 1536, repeats: int = 8
+) -> float:
+    """float32 time / bfloat16 time of one matrix product, best of `repeats`.
+
+    The default shape is a BERT feed-forward layer's for 32 sentences of 32
+    tokens. The two precisions are timed in turns, so load from other
+    processes falls on both alike.
+    """
+    product = tf.function(tf.matmul)
+    best = {}
+    with tf.device("/CPU:0"):
+        a = tf.random.stateless_uniform((rows, depth), seed=(1, 2))
+        b = tf.random.stateless_uniform((depth, columns), seed=(3, 4))
+        operands = {
+            dtype: (tf.cast(a, dtype), tf.cast(b, dtype))
+            for dtype in (tf.float32, tf.bfloat16)
+        }
+        for dtype, (x, y) in operands.items():
+            product(x, y).numpy()  # traced and warm
+            best[dtype] = float("inf")
+        for _ in range(repeats):
+            for dtype, (x, y) in operands.items():
+                start = time.perf_counter()
+                product(x, y).numpy()
+                best[dtype] = min(best[dtype], time.perf_counter() - start)
+    return best[tf.float32] / best[tf.bfloat16]
 
 
 def resolve_pad_to_multiple_of(

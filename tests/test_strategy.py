@@ -6,6 +6,7 @@ import logging
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -13,6 +14,8 @@ from app import strategy as strategy_module
 from app.config import RunConfig, validate
 from app.errors import ConfigError
 from app.strategy import (
+    BFLOAT16_MIN_MATMUL_SPEEDUP,
+    bfloat16_matmul_speedup,
     count_tf_config_workers,
     cpu_has_bfloat16,
     is_chief,
@@ -65,31 +68,71 @@ def test_auto_precision_keeps_cpus_in_float32_and_says_why(monkeypatch, caplog):
     strategy = tf.distribute.get_strategy()
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
     caplog.set_level(logging.INFO)
-    # bfloat16 trains faster there but cost dev accuracy on the demo.
+    # bfloat16 trains faster on some such CPUs but cost dev accuracy on the demo.
     monkeypatch.setattr(strategy_module, "cpu_has_bfloat16", lambda: True)
     assert resolve_precision("auto", strategy) == "float32"
-    assert "--precision=mixed_bfloat16 trains faster" in caplog.text
+    assert "--precision=mixed_bfloat16 is opt-in" in caplog.text
     monkeypatch.setattr(strategy_module, "cpu_has_bfloat16", lambda: False)
     assert resolve_precision("auto", strategy) == "float32"
     assert "CPU without native bfloat16" in caplog.text
 
 
-def test_inference_precision_is_bfloat16_after_float32_training_on_such_cpus(
+def pretend_bfloat16_cpu(monkeypatch, speedup: float | None) -> list:
+    """A CPU with bfloat16 instructions (None: without) whose bfloat16 matrix
+    products run `speedup` times as fast; returns the list of timings asked."""
+    asked = []
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr(
+        strategy_module, "cpu_has_bfloat16", lambda: speedup is not None
+    )
+
+    def measured():
+        asked.append(speedup)
+        return speedup
+
+    monkeypatch.setattr(strategy_module, "bfloat16_matmul_speedup", measured)
+    return asked
+
+
+def test_inference_precision_is_bfloat16_after_float32_training_where_it_pays(
     monkeypatch, caplog
 ):
     caplog.set_level(logging.INFO)
-    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
-    monkeypatch.setattr(strategy_module, "cpu_has_bfloat16", lambda: True)
+    pretend_bfloat16_cpu(monkeypatch, speedup=1.9)
     assert resolve_inference_precision("auto", "float32") == "mixed_bfloat16"
     assert "Evaluation and prediction: mixed_bfloat16" in caplog.text
+    assert "multiplied bfloat16 matrices 1.90x as fast as float32" in caplog.text
     # Asked for explicitly, or trained in another precision: that one.
     assert resolve_inference_precision("float32", "float32") == "float32"
     assert resolve_inference_precision("auto", "mixed_bfloat16") == "mixed_bfloat16"
-    monkeypatch.setattr(strategy_module, "cpu_has_bfloat16", lambda: False)
-    assert resolve_inference_precision("auto", "float32") == "float32"
-    monkeypatch.setattr(strategy_module, "cpu_has_bfloat16", lambda: True)
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["gpu"])
     assert resolve_inference_precision("auto", "float32") == "float32"
+
+
+def test_bfloat16_instructions_that_multiply_slower_keep_inference_in_float32(
+    monkeypatch, caplog
+):
+    # As on a 2-core Intel Xeon with AVX512_BF16 and no AMX.
+    caplog.set_level(logging.INFO)
+    asked = pretend_bfloat16_cpu(monkeypatch, speedup=0.58)
+    assert resolve_inference_precision("auto", "float32") == "float32"
+    assert "only 0.58x as fast as float32" in caplog.text
+    assert asked == [0.58]
+    # Just under the threshold is not enough either.
+    pretend_bfloat16_cpu(monkeypatch, speedup=BFLOAT16_MIN_MATMUL_SPEEDUP - 0.01)
+    assert resolve_inference_precision("auto", "float32") == "float32"
+
+
+def test_cpus_without_bfloat16_instructions_are_not_timed(monkeypatch, caplog):
+    caplog.set_level(logging.INFO)
+    asked = pretend_bfloat16_cpu(monkeypatch, speedup=None)
+    assert resolve_inference_precision("auto", "float32") == "float32"
+    assert asked == [] and "Evaluation and prediction" not in caplog.text
+
+
+def test_bfloat16_matmul_speedup_times_this_cpu():
+    speedup = bfloat16_matmul_speedup(rows=64, depth=64, columns=64, repeats=2)
+    assert np.isfinite(speedup) and speedup > 0
 
 
 def test_padding_multiple_is_chosen_per_device(monkeypatch):
