@@ -10,9 +10,8 @@ import tensorflow as tf
 from app import callbacks as run_callbacks
 from app.input_pipeline import build_inference_dataset, pack_examples
 from app.model import (
+    adapt_backbone,
     build_classifier,
-    compute_last_layer_for_first_token,
-    keep_residual_stream_in_float32,
 )
 from app.optimization import build_optimizer
 
@@ -214,9 +213,8 @@ def model_copy(model: keras.Model, precision: str | None = None) -> keras.Model:
         copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())
     for layer in copy.layers:  # the clone's backbone is built from its config
-        compute_last_layer_for_first_token(layer)
         if hasattr(layer, "transformer_layers"):
-            keep_residual_stream_in_float32(layer)
+            adapt_backbone(layer)
     return copy
 
 

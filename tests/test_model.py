@@ -5,7 +5,7 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
-from app.model import FirstTokenTransformerEncoder, build_classifier
+from app.model import FirstTokenTransformerEncoder, TokenwiseDense, build_classifier
 
 INPUTS = {
     "token_ids": np.array([[2, 7, 9, 4, 3], [2, 11, 3, 0, 0]], "int32"),
@@ -77,7 +77,46 @@ def test_the_chiefs_copy_keeps_the_first_token_layer():
     copy = single_process_copy(model)
     backbone = next(layer for layer in copy.layers if hasattr(layer, "pooled_dense"))
     assert type(backbone.transformer_layers[-1]) is FirstTokenTransformerEncoder
+    assert feedforward_types(backbone) == {TokenwiseDense}
     np.testing.assert_allclose(copy(INPUTS), model(INPUTS), atol=1e-6)
+
+
+def feedforward_types(backbone) -> set:
+    return {
+        type(getattr(layer, name))
+        for layer in backbone.transformer_layers
+        for name in ("_feedforward_intermediate_dense", "_feedforward_output_dense")
+    }
+
+
+def test_feedforward_multiplies_tokens_as_one_matrix_with_the_same_results():
+    backbone = tiny_backbone()
+    assert feedforward_types(backbone) == {keras.layers.Dense}
+    build_classifier(backbone, 3)
+    assert feedforward_types(backbone) == {TokenwiseDense}
+
+    keras.utils.set_random_seed(3)
+    dense = keras.layers.Dense(6, activation="gelu")
+    tokens = tf.random.normal((3, 5, 4))
+    expected = dense(tokens)
+    weights = dense.trainable_variables
+
+    def gradients(layer, inputs):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(inputs) ** 2)
+        return tape.gradient(loss, weights)
+
+    expected_gradients = gradients(dense, tokens)
+    dense.__class__ = TokenwiseDense
+    np.testing.assert_allclose(dense(tokens), expected, atol=1e-6)
+    for got, want in zip(gradients(dense, tokens), expected_gradients):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    # Lengths unknown until run time, as in the runner's traced functions.
+    traced = tf.function(
+        dense, input_signature=[tf.TensorSpec((None, None, 4), tf.float32)]
+    )
+    np.testing.assert_allclose(traced(tokens), expected, atol=1e-6)
+    assert dense(tokens[0]).shape == (5, 6)  # 2-D inputs as they are
 
 
 def compute_dtypes(backbone) -> dict:
