@@ -160,6 +160,7 @@ def build_session(config, strategy, pretrained, data: TaskData) -> Session:
             dropout=config.classifier_dropout,
             jit_compile=config.jit_compile,
             gradient_accumulation_steps=config.gradient_accumulation_steps,
+            builds_optimizer_state=config.do_train,
         )
     chief = is_chief(strategy)
     checkpoint_dir = config.output_dir if chief else worker_scratch_dir(config)

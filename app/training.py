@@ -28,12 +28,17 @@ def build_trainable_classifier(
     dropout: float = 0.1,
     jit_compile: bool = False,
     gradient_accumulation_steps: int = 1,
+    builds_optimizer_state: bool = True,
 ) -> keras.Model:
     """The compiled classifier; call inside the one `strategy.scope()`.
 
     Args:
         backbone_fn: callable returning the pretrained keras-hub backbone, so
             that its variables are created under the caller's strategy.
+        builds_optimizer_state: False for a run that does not train: Adam's
+            two slots per weight are never allocated (twice the model's
+            size: 173 MiB for all-MiniLM-L6-v2, 840 MiB for BERT-base) and a
+            checkpoint restores the weights and the step count alone.
     """
     model = build_classifier(backbone_fn(), num_labels, dropout=dropout)
     optimizer = build_optimizer(
@@ -43,8 +48,9 @@ def build_trainable_classifier(
         num_warmup_steps,
         gradient_accumulation_steps=gradient_accumulation_steps,
     )
-    # Optimizer slots exist before any restore, so a checkpoint fills them.
-    optimizer.build(model.trainable_variables)
+    if builds_optimizer_state:
+        # Optimizer slots exist before any restore, so a checkpoint fills them.
+        optimizer.build(model.trainable_variables)
     regression = num_labels == 1  # STS-B: one score, mean squared error
     model.compile(
         optimizer=optimizer,

@@ -65,7 +65,8 @@ def build_preprocessor(pretrained, args) -> ClassifierPreprocessor:
     )
 
 
-def build_model(pretrained, args, num_steps: int) -> keras.Model:
+def build_model(pretrained, args, num_steps: int, trains: bool) -> keras.Model:
+    """As the runner builds it; a run that does not train has no Adam slots."""
     with build_strategy().scope():
         return build_trainable_classifier(
             lambda: load_backbone(pretrained),
@@ -73,6 +74,7 @@ def build_model(pretrained, args, num_steps: int) -> keras.Model:
             learning_rate=args.learning_rate,
             num_train_steps=num_steps,
             num_warmup_steps=int(0.1 * num_steps),
+            builds_optimizer_state=trains,
         )
 
 
@@ -105,7 +107,7 @@ def measure_predict(args, pretrained, preprocessor, sentences, labels) -> dict:
     "bucketed" runs shortest first and puts outputs back in input order, as
     the runner does; the others predict the batches in file order.
     """
-    model = build_model(pretrained, args, num_steps=1)
+    model = build_model(pretrained, args, num_steps=1, trains=False)
     loaded = common.current_rss_mib()
     examples = build_examples(sentences, labels)[: args.predict_examples]
     features = build_dataset(examples, common.LABELS, False, with_labels=False)
@@ -133,7 +135,7 @@ def measure_train(args, pretrained, preprocessor, sentences, labels) -> dict:
     """Steady-state examples/s of `model.fit` over `train_steps` after warmup."""
     num_steps = args.warmup_steps + args.train_steps
     check_training_order(len(sentences), args.batch_size, num_steps, args.seed)
-    model = build_model(pretrained, args, num_steps)
+    model = build_model(pretrained, args, num_steps, trains=True)
     loaded = common.current_rss_mib()
     examples = build_dataset(
         build_examples(sentences, labels), common.LABELS, is_pair=False

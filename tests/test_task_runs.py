@@ -346,3 +346,32 @@ def test_mixed_precision_trains_evaluates_and_exports_float32(
         text_a=tf.constant(["A man plays."]), text_b=tf.constant(["A man."])
     )["score"]
     assert np.isfinite(score.numpy()).all()
+
+
+def test_a_run_that_does_not_train_evaluates_the_checkpoint_without_adam_slots(
+    run_main_in_process, huggingface_dir, tmp_path, monkeypatch
+):
+    from app import training
+
+    built = []
+    build = training.build_trainable_classifier
+
+    def record(*args, **kwargs):
+        built.append(build(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(training, "build_trainable_classifier", record)
+    write_stsb(tmp_path / "STS-B")
+    flags_ = stsb_training_flags(huggingface_dir, tmp_path, "out", "--do_eval")
+    status, stderr = run_main_in_process(*flags_)
+    assert status == 0, stderr[-3000:]
+    trained = json.loads((tmp_path / "out" / "eval_results.json").read_text())
+    weights = len(built[0].trainable_variables)
+    assert len(built[0].optimizer.variables) >= 2 * weights  # m and v
+
+    status, stderr = run_main_in_process(*[f for f in flags_ if f != "--do_train"])
+    assert status == 0, stderr[-3000:]
+    again = json.loads((tmp_path / "out" / "eval_results.json").read_text())
+    assert len(built[1].optimizer.variables) < weights  # no slots, step count kept
+    assert again["global_step"] == trained["global_step"] > 0
+    assert again["eval_loss"] == pytest.approx(trained["eval_loss"], abs=1e-6)
