@@ -148,11 +148,12 @@ def resolve_inference_precision(name: str, training_policy: str) -> str:
     `auto` on a CPU with bfloat16 instructions (AVX512_BF16, AMX) that
     trained in float32: mixed_bfloat16 if this CPU multiplies bfloat16
     matrices at least `BFLOAT16_MIN_MATMUL_SPEEDUP` times as fast as float32
-    (timed once, a fraction of a second). The instructions alone do not say: on a
-    2-core AMD EPYC with AVX512_BF16 prediction ran about 1.3x faster in
-    bfloat16 (and dev accuracy of three float32-trained demo models moved by
-    at most 0.2 points), on a 2-core Intel Xeon with AVX512_BF16 but no AMX
-    the matrix products ran 0.58x as fast and prediction about 0.6x.
+    (timed once, a fraction of a second). The instructions alone do not
+    say: on a 2-core AMD EPYC with AVX512_BF16 prediction ran about 1.3x
+    faster in bfloat16 (and dev accuracy of three float32-trained demo
+    models moved by at most 0.2 points), on a 2-core Intel Xeon with
+    AVX512_BF16 but no AMX the matrix products ran 0.58x as fast and
+    prediction about 0.6x.
     Otherwise the training policy. The export computes in float32 either way.
     """
     if (
