@@ -101,21 +101,24 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         m, v = self._momentums[index], self._velocities[index]
         dtype = variable.dtype
         learning_rate = tf.cast(learning_rate, dtype)
+        decay = []
         if self.weight_decay and self._use_weight_decay(variable):
-            variable.assign_sub(variable * (learning_rate * self.weight_decay))
+            decay_rate = learning_rate * self.weight_decay
+            decay = [variable.assign_sub(variable * decay_rate, read_value=False)]
         no_bias_correction = tf.zeros((), dtype)
-        tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle,
-            m=m.handle,
-            v=v.handle,
-            beta1_power=no_bias_correction,
-            beta2_power=no_bias_correction,
-            lr=learning_rate,
-            beta1=tf.constant(self.beta_1, dtype),
-            beta2=tf.constant(self.beta_2, dtype),
-            epsilon=tf.constant(self.epsilon, dtype),
-            grad=tf.cast(gradient, dtype),
-        )
+        with tf.control_dependencies(decay):  # the decay, then the Adam step
+            tf.raw_ops.ResourceApplyAdam(
+                var=variable.handle,
+                m=m.handle,
+                v=v.handle,
+                beta1_power=no_bias_correction,
+                beta2_power=no_bias_correction,
+                lr=learning_rate,
+                beta1=tf.constant(self.beta_1, dtype),
+                beta2=tf.constant(self.beta_2, dtype),
+                epsilon=tf.constant(self.epsilon, dtype),
+                grad=tf.cast(gradient, dtype),
+            )
 
     def get_config(self):
         config = super().get_config()

@@ -112,6 +112,7 @@ def run_all(config: RunConfig) -> dict:
 def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
     """Runs every step the config asks for; returns the paths written."""
     # Everything that can fail on user input is read before training starts.
+    check_accumulation_replicas(config, strategy)
     data = read_task_data(config)
     pretrained = read_pretrained(
         config.init_checkpoint,
@@ -131,6 +132,24 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
         )
         run_record.write_record(config.output_dir, record)
     return run_steps(session, data)
+
+
+def check_accumulation_replicas(
+    config: RunConfig, strategy: tf.distribute.Strategy
+) -> None:
+    """Keras accumulates gradients only on a single replica.
+
+    Under MirroredStrategy or MultiWorkerMirroredStrategy its accumulation
+    step calls `merge_call` inside a `cond` and fails while tracing.
+    """
+    replicas = strategy.num_replicas_in_sync
+    if config.do_train and config.gradient_accumulation_steps > 1 and replicas > 1:
+        raise ConfigError(
+            f"--gradient_accumulation_steps={config.gradient_accumulation_steps} "
+            f"works on a single replica only; this run has {replicas} "
+            f"({type(strategy).__name__}). Use --gradient_accumulation_steps=1: "
+            "the replicas already split --train_batch_size between them."
+        )
 
 
 def build_session(config, strategy, pretrained, data: TaskData) -> Session:

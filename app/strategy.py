@@ -1,5 +1,6 @@
 """Pick the tf.distribute strategy once, at startup, and say why."""
 
+import functools
 import json
 import logging
 import os
@@ -148,7 +149,8 @@ def resolve_inference_precision(name: str, training_policy: str) -> str:
     `auto` on a CPU with bfloat16 instructions (AVX512_BF16, AMX) that
     trained in float32: mixed_bfloat16 if this CPU multiplies bfloat16
     matrices at least `BFLOAT16_MIN_MATMUL_SPEEDUP` times as fast as float32
-    (timed once, a fraction of a second). The instructions alone do not
+    (timed once per process, a fraction of a second, so every seed of a
+    run gets the same choice). The instructions alone do not
     say: on a 2-core AMD EPYC with AVX512_BF16 prediction ran about 1.3x
     faster in bfloat16 (and dev accuracy of three float32-trained demo
     models moved by at most 0.2 points), on a 2-core Intel Xeon with
@@ -163,7 +165,7 @@ def resolve_inference_precision(name: str, training_policy: str) -> str:
         or not cpu_has_bfloat16()
     ):
         return training_policy
-    speedup = bfloat16_matmul_speedup()
+    speedup = this_cpus_bfloat16_speedup()
     if speedup >= BFLOAT16_MIN_MATMUL_SPEEDUP:
         logger.info(
             "Evaluation and prediction: mixed_bfloat16 (--precision=auto: this "
@@ -180,6 +182,12 @@ def resolve_inference_precision(name: str, training_policy: str) -> str:
         BFLOAT16_MIN_MATMUL_SPEEDUP,
     )
     return training_policy
+
+
+@functools.cache
+def this_cpus_bfloat16_speedup() -> float:
+    """`bfloat16_matmul_speedup()`, measured once per process."""
+    return bfloat16_matmul_speedup()
 
 
 def bfloat16_matmul_speedup(

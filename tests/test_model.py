@@ -146,7 +146,8 @@ def test_under_mixed_precision_only_matrix_products_run_in_bfloat16(dtype_policy
             layer for layer in copy.layers if hasattr(layer, "pooled_dense")
         )
         dtypes = compute_dtypes(backbone)
-        for name in ("Dense", "EinsumDense", "MultiHeadAttention", "Softmax"):
+        matrix_layers = ("Dense", "TokenwiseDense", "EinsumDense", "MultiHeadAttention")
+        for name in (*matrix_layers, "Softmax"):
             assert dtypes[name] == {"bfloat16"}, name
         for name in ("LayerNormalization", "ReversibleEmbedding", "Embedding"):
             assert dtypes[name] == {"float32"}, name

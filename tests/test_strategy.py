@@ -90,7 +90,7 @@ def pretend_bfloat16_cpu(monkeypatch, speedup: float | None) -> list:
         asked.append(speedup)
         return speedup
 
-    monkeypatch.setattr(strategy_module, "bfloat16_matmul_speedup", measured)
+    monkeypatch.setattr(strategy_module, "this_cpus_bfloat16_speedup", measured)
     return asked
 
 
@@ -128,6 +128,21 @@ def test_cpus_without_bfloat16_instructions_are_not_timed(monkeypatch, caplog):
     asked = pretend_bfloat16_cpu(monkeypatch, speedup=None)
     assert resolve_inference_precision("auto", "float32") == "float32"
     assert asked == [] and "Evaluation and prediction" not in caplog.text
+
+
+def test_the_speedup_is_measured_once_per_process(monkeypatch):
+    # So every seed of a --num_seeds run evaluates in the same precision.
+    timings = []
+    monkeypatch.setattr(
+        strategy_module, "bfloat16_matmul_speedup", lambda: timings.append(1) or 2.0
+    )
+    strategy_module.this_cpus_bfloat16_speedup.cache_clear()
+    try:
+        assert strategy_module.this_cpus_bfloat16_speedup() == 2.0
+        assert strategy_module.this_cpus_bfloat16_speedup() == 2.0
+    finally:
+        strategy_module.this_cpus_bfloat16_speedup.cache_clear()
+    assert timings == [1]
 
 
 def test_bfloat16_matmul_speedup_times_this_cpu():
@@ -173,3 +188,27 @@ def test_onednn_is_on_before_tensorflow_loads_unless_set():
             check=True,
         )
         assert shown.stdout.strip() == expected
+
+
+def test_gradient_accumulation_is_refused_on_several_replicas(tmp_path):
+    from app.runner import check_accumulation_replicas
+
+    class TwoReplicas:
+        num_replicas_in_sync = 2
+
+    accumulating = RunConfig(
+        task_name="mrpc",
+        do_train=True,
+        data_dir=str(tmp_path),
+        output_dir=str(tmp_path / "out"),
+        init_checkpoint=str(tmp_path),
+        gradient_accumulation_steps=4,
+    )
+    with pytest.raises(ConfigError, match="--gradient_accumulation_steps=4 works on"):
+        check_accumulation_replicas(accumulating, TwoReplicas())
+    # One replica accumulates; several replicas without accumulation train.
+    check_accumulation_replicas(accumulating, tf.distribute.get_strategy())
+    single = dataclasses.replace(accumulating, gradient_accumulation_steps=1)
+    check_accumulation_replicas(single, TwoReplicas())
+    evaluating = dataclasses.replace(accumulating, do_train=False)
+    check_accumulation_replicas(evaluating, TwoReplicas())

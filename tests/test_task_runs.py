@@ -276,7 +276,7 @@ def test_auto_precision_evaluates_in_bfloat16_on_cpus_that_have_it(
     from app import strategy
 
     monkeypatch.setattr(strategy, "cpu_has_bfloat16", lambda: True)
-    monkeypatch.setattr(strategy, "bfloat16_matmul_speedup", lambda: 2.0)
+    monkeypatch.setattr(strategy, "this_cpus_bfloat16_speedup", lambda: 2.0)
     caplog.set_level(logging.INFO)
     write_stsb(tmp_path / "STS-B")
     status, stderr = run_main_in_process(
