@@ -159,15 +159,20 @@ def test_padding_multiple_is_chosen_per_device(monkeypatch):
     assert resolve_pad_to_multiple_of(0, False, jit_compile=False) == 8
 
 
-def test_padding_multiple_out_of_range_is_refused(tmp_path):
-    config = RunConfig(
+def training_config(tmp_path, **fields) -> RunConfig:
+    """An MRPC training run's config with `fields` set."""
+    return RunConfig(
         task_name="mrpc",
         do_train=True,
         data_dir=str(tmp_path),
         output_dir=str(tmp_path / "out"),
         init_checkpoint=str(tmp_path),
-        max_seq_length=64,
+        **fields,
     )
+
+
+def test_padding_multiple_out_of_range_is_refused(tmp_path):
+    config = training_config(tmp_path, max_seq_length=64)
     assert validate(dataclasses.replace(config, pad_to_multiple_of=64))
     for value in (-1, 65):
         with pytest.raises(ConfigError, match=f"pad_to_multiple_of={value}, max_seq"):
@@ -196,14 +201,7 @@ def test_gradient_accumulation_is_refused_on_several_replicas(tmp_path):
     class TwoReplicas:
         num_replicas_in_sync = 2
 
-    accumulating = RunConfig(
-        task_name="mrpc",
-        do_train=True,
-        data_dir=str(tmp_path),
-        output_dir=str(tmp_path / "out"),
-        init_checkpoint=str(tmp_path),
-        gradient_accumulation_steps=4,
-    )
+    accumulating = training_config(tmp_path, gradient_accumulation_steps=4)
     with pytest.raises(ConfigError, match="--gradient_accumulation_steps=4 works on"):
         check_accumulation_replicas(accumulating, TwoReplicas())
     # One replica accumulates; several replicas without accumulation train.
