@@ -369,9 +369,23 @@ def test_a_run_that_does_not_train_evaluates_the_checkpoint_without_adam_slots(
     weights = len(built[0].trainable_variables)
     assert len(built[0].optimizer.variables) >= 2 * weights  # m and v
 
-    status, stderr = run_main_in_process(*[f for f in flags_ if f != "--do_train"])
+    export_again = tmp_path / "export_again"
+    status, stderr = run_main_in_process(
+        *[f for f in flags_ if f != "--do_train"], f"--export_dir={export_again}"
+    )
     assert status == 0, stderr[-3000:]
     again = json.loads((tmp_path / "out" / "eval_results.json").read_text())
     assert len(built[1].optimizer.variables) < weights  # no slots, step count kept
     assert again["global_step"] == trained["global_step"] > 0
     assert again["eval_loss"] == pytest.approx(trained["eval_loss"], abs=1e-6)
+
+    # Its export serves what the training run's export serves.
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the export's tokenizer ops)
+
+    pairs = {"text_a": tf.constant(["a b c", "d"]), "text_b": tf.constant(["c", "e f"])}
+    scores = [
+        tf.saved_model.load(str(folder)).signatures["serving_default"](**pairs)
+        for folder in (tmp_path / "out" / "export", export_again)
+    ]
+    np.testing.assert_allclose(scores[1]["score"], scores[0]["score"], atol=1e-6)
