@@ -63,6 +63,11 @@ class FirstTokenTransformerEncoder(keras_hub.layers.TransformerEncoder):
         return x
 
 
+def is_encoder_backbone(layer) -> bool:
+    """Whether `layer` is a keras-hub encoder backbone (it lists its layers)."""
+    return hasattr(layer, "transformer_layers")
+
+
 def compute_last_layer_for_first_token(backbone: keras.Model) -> keras.Model:
     """Makes `backbone`'s last encoder layer compute `[CLS]` alone, in place.
 

@@ -9,10 +9,7 @@ import tensorflow as tf
 
 from app import callbacks as run_callbacks
 from app.input_pipeline import build_inference_dataset, pack_examples
-from app.model import (
-    adapt_backbone,
-    build_classifier,
-)
+from app.model import adapt_backbone, build_classifier, is_encoder_backbone
 from app.optimization import build_optimizer
 
 logger = logging.getLogger(__name__)
@@ -211,15 +208,14 @@ def model_copy(model: keras.Model, precision: str | None = None) -> keras.Model:
     def clone(layer):
         config = layer.get_config()
         if precision is not None and "dtype" in config:
-            is_backbone = hasattr(layer, "transformer_layers")
-            config["dtype"] = precision if is_backbone else "float32"
+            config["dtype"] = precision if is_encoder_backbone(layer) else "float32"
         return layer.__class__.from_config(config)
 
     with tf.distribute.get_strategy().scope():
         copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())
     for layer in copy.layers:  # the clone's backbone is built from its config
-        if hasattr(layer, "transformer_layers"):
+        if is_encoder_backbone(layer):
             adapt_backbone(layer)
     return copy
 

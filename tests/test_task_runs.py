@@ -130,6 +130,16 @@ def stsb_training_flags(huggingface_dir, tmp_path, output_name, *extra) -> list[
     ]
 
 
+def served_scores(export_dir, text_a: list[str], text_b: list[str]) -> np.ndarray:
+    """The STS-B scores an exported SavedModel serves for these sentence pairs."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the export's tokenizer ops)
+
+    serve = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
+    outputs = serve(text_a=tf.constant(text_a), text_b=tf.constant(text_b))
+    return outputs["score"].numpy()
+
+
 def test_mnli_matched_mismatched_ax_and_glue_submission(
     run_main_in_process, huggingface_dir, tmp_path
 ):
@@ -292,15 +302,12 @@ def test_auto_precision_evaluates_in_bfloat16_on_cpus_that_have_it(
     predicted = np.array(read_tsv(tmp_path / "out" / "test_results.tsv"), float)
 
     # The export computes in float32; bfloat16 predictions stay close to it.
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (the export's tokenizer ops)
-
     test_rows = read_tsv(tmp_path / "STS-B" / "test.tsv")[1:]
-    serve = tf.saved_model.load(str(tmp_path / "out" / "export"))
-    served = serve.signatures["serving_default"](
-        text_a=tf.constant([row[-2] for row in test_rows]),
-        text_b=tf.constant([row[-1] for row in test_rows]),
-    )["score"].numpy()
+    served = served_scores(
+        tmp_path / "out" / "export",
+        [row[-2] for row in test_rows],
+        [row[-1] for row in test_rows],
+    )
     np.testing.assert_allclose(predicted, served, atol=0.05)
 
     # A run that picks its checkpoint by evaluating during training evaluates
@@ -338,14 +345,8 @@ def test_mixed_precision_trains_evaluates_and_exports_float32(
     assert np.isfinite(
         np.array(read_tsv(tmp_path / "out" / "test_results.tsv"), float)
     ).all()
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (the export's tokenizer ops)
-
-    serve = tf.saved_model.load(str(tmp_path / "out" / "export"))
-    score = serve.signatures["serving_default"](
-        text_a=tf.constant(["A man plays."]), text_b=tf.constant(["A man."])
-    )["score"]
-    assert np.isfinite(score.numpy()).all()
+    score = served_scores(tmp_path / "out" / "export", ["A man plays."], ["A man."])
+    assert np.isfinite(score).all()
 
 
 def test_a_run_that_does_not_train_evaluates_the_checkpoint_without_adam_slots(
@@ -380,12 +381,8 @@ def test_a_run_that_does_not_train_evaluates_the_checkpoint_without_adam_slots(
     assert again["eval_loss"] == pytest.approx(trained["eval_loss"], abs=1e-6)
 
     # Its export serves what the training run's export serves.
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (the export's tokenizer ops)
-
-    pairs = {"text_a": tf.constant(["a b c", "d"]), "text_b": tf.constant(["c", "e f"])}
-    scores = [
-        tf.saved_model.load(str(folder)).signatures["serving_default"](**pairs)
+    trained_export, again_export = (
+        served_scores(folder, ["a b c", "d"], ["c", "e f"])
         for folder in (tmp_path / "out" / "export", export_again)
-    ]
-    np.testing.assert_allclose(scores[1]["score"], scores[0]["score"], atol=1e-6)
+    )
+    np.testing.assert_allclose(again_export, trained_export, atol=1e-6)
