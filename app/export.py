@@ -10,6 +10,7 @@ Serving needs `import tensorflow_text` (its ops tokenize inside the graph):
 import keras
 import tensorflow as tf
 
+from app.model import plain_layer_norms
 from app.training import model_copy
 
 
@@ -21,7 +22,8 @@ def export_saved_model(
     A regression model (one output, STS-B) returns `{"score": ...}` instead.
     The exported graph computes in float32 whatever precision trained the
     model: a bfloat16 or float16 graph runs slowly, if at all, on the CPUs
-    that serve it.
+    that serve it. Its layer norms are Keras' own (`plain_layer_norms`): the
+    fused ones of a CPU-only run would not run on a GPU.
     """
     if any(
         layer.compute_dtype != "float32"
@@ -35,16 +37,17 @@ def export_saved_model(
         inputs = preprocessor(dict(zip(text_names, texts)))
         return {output_name: tf.cast(model(inputs, training=False), tf.float32)}
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(preprocessor)
-    archive.add_endpoint(
-        "serving_default",
-        serve,
-        input_signature=[
-            tf.TensorSpec(shape=(None,), dtype=tf.string, name=name)
-            for name in text_names
-        ],
-    )
-    archive.write_out(export_dir, verbose=False)
+    with plain_layer_norms(model):
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.track(preprocessor)
+        archive.add_endpoint(
+            "serving_default",
+            serve,
+            input_signature=[
+                tf.TensorSpec(shape=(None,), dtype=tf.string, name=name)
+                for name in text_names
+            ],
+        )
+        archive.write_out(export_dir, verbose=False)
     return export_dir

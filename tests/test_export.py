@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from app.export import export_saved_model
-from app.model import build_classifier
+from app.model import FusedLayerNormalization, build_classifier
 from app.preprocessing import ClassifierPreprocessor
 from tests.bert_weights import TINY_VOCABULARY, build_tiny_backbone
 
@@ -56,6 +56,26 @@ def test_reloaded_in_a_fresh_process_gives_the_same_probabilities(tmp_path):
     assert served.shape == (3, 3)
     np.testing.assert_allclose(served.sum(-1), 1.0, atol=1e-6)
     assert np.max(np.abs(served - expected)) < 1e-5
+    # The fused layer norms of a CPU-only process run here, not in the export
+    # (a GPU serving it would refuse BERT's epsilon).
+    assert any(
+        type(layer) is FusedLayerNormalization for layer in model._flatten_layers()
+    )
+    assert "FusedBatchNormV3" not in saved_op_types(export_dir)
+    assert "Rsqrt" in saved_op_types(export_dir)  # Keras' layer norm
+
+
+def saved_op_types(export_dir: str) -> set:
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(export_dir, "saved_model.pb"), "rb") as file:
+        saved.ParseFromString(file.read())
+    graph = saved.meta_graphs[0].graph_def
+    nodes = [*graph.node]
+    for function in graph.library.function:
+        nodes.extend(function.node_def)
+    return {node.op for node in nodes}
 
 
 def test_a_model_trained_in_mixed_precision_is_served_in_float32(

@@ -5,7 +5,13 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
-from app.model import FirstTokenTransformerEncoder, TokenwiseDense, build_classifier
+from app import model as model_module
+from app.model import (
+    FirstTokenTransformerEncoder,
+    FusedLayerNormalization,
+    TokenwiseDense,
+    build_classifier,
+)
 
 INPUTS = {
     "token_ids": np.array([[2, 7, 9, 4, 3], [2, 11, 3, 0, 0]], "int32"),
@@ -149,7 +155,7 @@ def test_under_mixed_precision_only_matrix_products_run_in_bfloat16(dtype_policy
         matrix_layers = ("Dense", "TokenwiseDense", "EinsumDense", "MultiHeadAttention")
         for name in (*matrix_layers, "Softmax"):
             assert dtypes[name] == {"bfloat16"}, name
-        for name in ("LayerNormalization", "ReversibleEmbedding", "Embedding"):
+        for name in ("FusedLayerNormalization", "ReversibleEmbedding", "Embedding"):
             assert dtypes[name] == {"float32"}, name
         assert dtypes["TransformerEncoder"] == {"float32"}
         assert dtypes["FirstTokenTransformerEncoder"] == {"float32"}
@@ -163,8 +169,6 @@ def test_under_mixed_precision_only_matrix_products_run_in_bfloat16(dtype_policy
 def test_float32_stream_is_closer_to_float32_than_keras_mixed_precision(
     dtype_policy,
 ):
-    from app import model as model_module
-
     reference = tiny_backbone()
     dtype_policy("mixed_bfloat16")
     errors = {}
@@ -178,3 +182,66 @@ def test_float32_stream_is_closer_to_float32_than_keras_mixed_precision(
             tf.reduce_max(tf.abs(got - reference(INPUTS)["sequence_output"]))
         )
     assert errors[True] < errors[False] / 2, errors
+
+
+def layer_norm_types(model) -> set:
+    return {
+        type(layer)
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, keras.layers.LayerNormalization)
+    }
+
+
+def test_layer_norms_run_fused_on_cpus_with_the_same_results_and_gradients():
+    model = build_classifier(tiny_backbone(), 3, dropout=0.0)
+    assert layer_norm_types(model) == {FusedLayerNormalization}  # 2 layers + embeddings
+    reference = build_classifier(tiny_backbone(), 3, dropout=0.0)
+    reference.set_weights(model.get_weights())
+    for layer in reference._flatten_layers():
+        if type(layer) is FusedLayerNormalization:
+            layer.__class__ = keras.layers.LayerNormalization
+    labels = tf.constant([1, 2])
+
+    def outputs_and_gradients(classifier):
+        with tf.GradientTape() as tape:
+            outputs = classifier(INPUTS, training=True)
+            loss = keras.losses.sparse_categorical_crossentropy(labels, outputs)
+        return [outputs, *tape.gradient(loss, classifier.trainable_variables)]
+
+    for got, expected in zip(
+        outputs_and_gradients(model), outputs_and_gradients(reference)
+    ):
+        np.testing.assert_allclose(
+            tf.convert_to_tensor(got), tf.convert_to_tensor(expected), atol=1e-5
+        )
+
+
+def test_a_fused_layer_norm_keeps_berts_epsilon_and_falls_back_where_it_cannot():
+    keras.utils.set_random_seed(5)
+    tokens = tf.random.normal((3, 7, 16)) * 4.0 + 2.0
+    plain = keras.layers.LayerNormalization(epsilon=1e-12)
+    expected = plain(tokens)
+    plain.__class__ = FusedLayerNormalization
+    # Lengths unknown until run time, as in the runner's traced functions.
+    traced = tf.function(
+        plain, input_signature=[tf.TensorSpec((None, None, 16), tf.float32)]
+    )
+    np.testing.assert_allclose(traced(tokens), expected, atol=1e-5)
+    batch_norms = [
+        op
+        for op in traced.get_concrete_function().graph.get_operations()
+        if op.type == "FusedBatchNormV3"
+    ]
+    assert len(batch_norms) == 1
+    assert batch_norms[0].get_attr("epsilon") == np.float32(1e-12)
+    # Over another axis than the last, Keras' own path: same result.
+    across = keras.layers.LayerNormalization(axis=1, epsilon=1e-12)
+    expected = across(tokens)
+    across.__class__ = FusedLayerNormalization
+    np.testing.assert_allclose(across(tokens), expected, atol=1e-6)
+
+
+def test_layer_norms_stay_keras_own_where_a_gpu_or_tpu_runs_them(monkeypatch):
+    monkeypatch.setattr(model_module, "runs_on_cpu_only", lambda: False)
+    model = build_classifier(tiny_backbone(), 3)
+    assert layer_norm_types(model) == {keras.layers.LayerNormalization}
