@@ -92,6 +92,53 @@ def test_prediction_traces_once_for_batches_of_every_length():
     assert model.predict_function.experimental_get_tracing_count() == 1
 
 
+def test_prediction_runs_two_batches_at_once_on_cpus_in_input_order():
+    import tensorflow as tf
+
+    from app.preprocessing import ClassifierPreprocessor
+    from app.training import predict_outputs
+    from tests.test_preprocessing import VOCABULARY
+
+    # Batches of 2: five of them, each its own length, in two threads.
+    lengths = (3, 1, 7, 9, 2, 12, 5, 4, 20)
+    texts = ["a " * n for n in lengths]
+    dataset = tf.data.Dataset.from_tensor_slices({"text_a": texts})
+    preprocessor = ClassifierPreprocessor(VOCABULARY, 32, trim_to_longest=True)
+    model = length_model()
+    model.predict = None  # Keras' one-batch-a-call loop is not used here
+    for sort in (False, True):
+        outputs = predict_outputs(model, dataset, preprocessor, 2, sort_by_length=sort)
+        np.testing.assert_array_equal(outputs[:, 0], [n + 2 for n in lengths])
+    assert model.predict_function.experimental_get_tracing_count() == 1
+
+
+def test_side_by_side_prediction_of_no_batches_is_empty():
+    import tensorflow as tf
+
+    from app.training import predict_side_by_side
+
+    no_rows = tf.zeros((0, 3), tf.int32)
+    empty = tf.data.Dataset.from_tensor_slices(
+        {"token_ids": no_rows, "segment_ids": no_rows, "padding_mask": no_rows > 0}
+    ).batch(2)
+    assert predict_side_by_side(length_model(), empty, 2).shape == (0, 1)
+
+
+def test_batches_predicted_at_once_by_where_the_model_runs(monkeypatch):
+    from app import training
+
+    model = length_model()
+    model.compile(loss="mse")
+    assert training.predict_calls_at_once(model) == 2  # this CPU-only process
+    monkeypatch.setattr(training, "runs_on_cpu_only", lambda: False)
+    assert training.predict_calls_at_once(model) == 1  # a GPU or TPU
+    monkeypatch.undo()
+    model.compile(loss="mse", steps_per_execution=8)  # TPUs' iterations_per_loop
+    assert training.predict_calls_at_once(model) == 1
+    model.compile(loss="mse", jit_compile=True)
+    assert training.predict_calls_at_once(model) == 1
+
+
 def packed_pairs():
     import tensorflow as tf
 
