@@ -199,7 +199,7 @@ def predict_calls_at_once(model: keras.Model) -> int:
         and model.distribute_strategy.num_replicas_in_sync == 1
         and not model.jit_compile
         and not model.run_eagerly
-        and len(model.outputs) == 1
+        and len(getattr(model, "outputs", None) or ()) == 1
         and runs_on_cpu_only()
     ):
         return CPU_PREDICT_CALLS_AT_ONCE

@@ -125,6 +125,8 @@ def test_side_by_side_prediction_of_no_batches_is_empty():
 
 
 def test_batches_predicted_at_once_by_where_the_model_runs(monkeypatch):
+    import keras
+
     from app import training
 
     model = length_model()
@@ -137,6 +139,12 @@ def test_batches_predicted_at_once_by_where_the_model_runs(monkeypatch):
     assert training.predict_calls_at_once(model) == 1
     model.compile(loss="mse", jit_compile=True)
     assert training.predict_calls_at_once(model) == 1
+
+    class Subclassed(keras.Model):  # outputs unknown before a call
+        def call(self, inputs):
+            return inputs
+
+    assert training.predict_calls_at_once(Subclassed()) == 1
 
 
 def packed_pairs():
