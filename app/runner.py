@@ -520,10 +520,12 @@ def write_data_files(config: RunConfig, data: TaskData, preprocessor) -> dict:
 def _predict(model, preprocessor, dataset, num_examples, config, mode) -> np.ndarray:
     batch_size = config.eval_batch_size if mode == "eval" else config.predict_batch_size
     logger.info(
-        "***** Running %s *****\n  Num examples = %d\n  Batch size = %d",
+        "***** Running %s *****\n  Num examples = %d\n  Batch size = %d"
+        "\n  Batches at once = %d",
         "evaluation" if mode == "eval" else "prediction",
         num_examples,
         batch_size,
+        training.predict_calls_at_once(model),
     )
     return training.predict_outputs(
         model,

@@ -297,6 +297,7 @@ def test_auto_precision_evaluates_in_bfloat16_on_cpus_that_have_it(
     assert status == 0, stderr[-3000:]
     assert "Precision: float32 (--precision=auto" in caplog.text
     assert "Evaluation and prediction: mixed_bfloat16" in caplog.text
+    assert "Batches at once = 2" in caplog.text  # a CPU-only process
     metrics = json.loads((tmp_path / "out" / "eval_results.json").read_text())
     assert metrics["global_step"] > 0 and np.isfinite(metrics["eval_loss"])
     predicted = np.array(read_tsv(tmp_path / "out" / "test_results.tsv"), float)
