@@ -196,14 +196,25 @@ def predict_calls_at_once(model: keras.Model) -> int:
     """
     if (
         model.steps_per_execution == 1
-        and model.distribute_strategy.num_replicas_in_sync == 1
-        and not model.jit_compile
-        and not model.run_eagerly
+        and predicts_through_one_graph(model)
         and len(getattr(model, "outputs", None) or ()) == 1
         and runs_on_cpu_only()
     ):
         return CPU_PREDICT_CALLS_AT_ONCE
     return 1
+
+
+def predicts_through_one_graph(model: keras.Model) -> bool:
+    """Whether one traced predict graph can serve every batch of `model`.
+
+    Not under several replicas (batches arrive split per replica), with XLA
+    (which compiles per shape anyway) or eagerly.
+    """
+    return (
+        model.distribute_strategy.num_replicas_in_sync == 1
+        and not model.jit_compile
+        and not model.run_eagerly
+    )
 
 
 def predict_side_by_side(
@@ -245,12 +256,8 @@ def trace_predict_for_all_lengths(model: keras.Model, dataset: tf.data.Dataset) 
     """
     spec = dataset.element_spec
     shapes = [s.shape for s in tf.nest.flatten(spec)]
-    if (
-        all(shape.is_fully_defined() for shape in shapes)
-        or model.distribute_strategy.num_replicas_in_sync > 1
-        or model.jit_compile
-        or model.run_eagerly
-    ):
+    fixed = all(shape.is_fully_defined() for shape in shapes)
+    if fixed or not predicts_through_one_graph(model):
         return
     model.make_predict_function()
     # Keras calls it with a list of one batch; a cached trace returns at once.
