@@ -10,6 +10,7 @@ from tasks.example import InputExample
 from tasks.mnli import MnliProcessor
 from tasks.mrpc import MrpcProcessor
 from tasks.options import TaskOptions
+from tasks.output_kind import OutputKind
 from tasks.processor import DataProcessor, SplitLayout
 from tasks.qnli import QnliProcessor
 from tasks.qqp import QqpProcessor
