@@ -72,6 +72,7 @@ __all__ = [
     "InputExample",
     "MnliProcessor",
     "MrpcProcessor",
+    "OutputKind",
     "QnliProcessor",
     "QqpProcessor",
     "RteProcessor",
