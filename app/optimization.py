@@ -53,12 +53,10 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
     (on the weights the original decays; the same result as the original's
     `w -= lr * (adam + weight_decay * w)`, since the Adam term does not read
     `w`), then TensorFlow's fused Adam kernel with the bias-correction powers
-    at 0, which updates m, v and w in one pass. With the Adam step written
-    out in Keras ops, an update (clipping included) of all-MiniLM-L6-v2's
-    22.7M weights took 98 ms on a 2-core Intel Xeon, and every op held a
-    temporary the size of its variable (11.7M floats for the word
-    embeddings); fused, 50 ms: training ran 1.14x faster (77 to 88
-    examples/s) and its peak RSS fell by 370 MiB.
+    at 0, which updates m, v and w in one pass. Written out in Keras ops,
+    every op of the Adam step holds a temporary the size of its variable (the
+    word embeddings are the largest), so the fused kernel trains faster with
+    a lower peak memory (docs/speed.md).
     That kernel computes `1 - beta_2` in float32 (0.00100005 for 0.999, where
     the original's Python arithmetic gives 0.001): v's increments run 5e-5
     larger, relatively; nothing a training run can see.

@@ -149,13 +149,13 @@ class ClassifierPreprocessor(keras.layers.Layer):
         )
         # Every call, eager or inside tf.data or an export, runs one of these
         # graphs: traced once per process and kind, not once per dataset
-        # (a trace costs ~0.7 s on a CPU, more than packing 50k examples).
+        # (a trace costs more than packing a whole dev set).
         strings = tf.TensorSpec([None], tf.string)
         self._pack_in_graph = {
             kind: tf.function(
                 self._pack,
                 input_signature=[dict.fromkeys(_TEXT_NAMES[kind], strings)],
-                autograph=False,  # plain ops only: traces 3x faster
+                autograph=False,  # plain ops only: no autograph conversion to trace
             )
             for kind in _TEXT_NAMES
         }
