@@ -6,6 +6,8 @@ import keras
 import keras_hub
 import tensorflow as tf
 
+from app.cpu_speedups import runs_on_cpu_only
+
 
 class FirstTokenTransformerEncoder(keras_hub.layers.TransformerEncoder):
     """A `TransformerEncoder` whose output is its first token alone.
@@ -170,13 +172,6 @@ class FusedLayerNormalization(keras.layers.LayerNormalization):
             is_training=True,  # the statistics of this input, not running ones
         )
         return tf.reshape(normalized, shape) * self.gamma + self.beta
-
-
-def runs_on_cpu_only() -> bool:
-    """Whether this process sees neither a GPU nor a TPU."""
-    return not (
-        tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU")
-    )
 
 
 def fuse_layer_norms(backbone: keras.Model) -> keras.Model:

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 import tasks
-from app import run_record, seeds, training
+from app import inference, run_record, seeds, training
 from app.callbacks import PeriodicEvaluation, batches_done, write_scalars
 from app.config import RunConfig, label_list, validate
 from app.errors import ConfigError
@@ -525,11 +525,11 @@ def _predict(model, preprocessor, dataset, num_examples, config, mode) -> np.nda
         "evaluation" if mode == "eval" else "prediction",
         num_examples,
         batch_size,
-        training.predict_calls_at_once(model),
+        inference.batches_at_once(model),
     )
-    return training.predict_outputs(
+    return inference.predict_outputs(
         model,
-        dataset,
+        pack_examples(dataset, preprocessor),
         preprocessor,
         batch_size,
         # TPUs need whole batches; shapes there are fixed, so order is moot.

@@ -1,22 +1,13 @@
 """Build, train, evaluate and predict with the classifier under one strategy."""
 
-import collections
-import concurrent.futures
 import logging
 import math
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from app import callbacks as run_callbacks
-from app.input_pipeline import build_inference_dataset, pack_examples
-from app.model import (
-    adapt_backbone,
-    build_classifier,
-    is_encoder_backbone,
-    runs_on_cpu_only,
-)
+from app.model import adapt_backbone, build_classifier, is_encoder_backbone
 from app.optimization import build_optimizer
 
 logger = logging.getLogger(__name__)
@@ -137,131 +128,6 @@ def train(
         ],
         verbose=1,
     )
-
-
-def predict_outputs(
-    model: keras.Model,
-    examples: tf.data.Dataset,
-    preprocessor,
-    batch_size: int,
-    pad_to_whole_batches: bool = False,
-    sort_by_length: bool = False,
-) -> np.ndarray:
-    """Model outputs for every example, in input order.
-
-    Every example is tokenized once (`pack_examples`). With `sort_by_length`,
-    examples run shortest first, so each batch pads to a length close to its
-    own; outputs are put back in input order.
-    """
-    packed = pack_examples(examples, preprocessor)
-    order = np.argsort(packed.lengths, kind="stable") if sort_by_length else None
-    batches = build_inference_dataset(
-        packed, preprocessor, batch_size, pad_to_whole_batches, order=order
-    )
-    outputs = predict_probabilities(model, batches, len(packed))
-    if order is None:
-        return outputs
-    restored = np.empty_like(outputs)
-    restored[order] = outputs
-    return restored
-
-
-def predict_probabilities(
-    model: keras.Model, dataset: tf.data.Dataset, num_examples: int
-) -> np.ndarray:
-    """(num_examples, num_labels) probabilities in input order, padding dropped."""
-    trace_predict_for_all_lengths(model, dataset)
-    calls = predict_calls_at_once(model)
-    if calls > 1:
-        probabilities = predict_side_by_side(model, dataset, calls)
-    else:
-        probabilities = model.predict(dataset, verbose=0)
-    return np.asarray(probabilities, dtype=np.float32)[:num_examples]
-
-
-# Calls of the predict function that run at once on CPU-only processes.
-CPU_PREDICT_CALLS_AT_ONCE = 2
-
-
-def predict_calls_at_once(model: keras.Model) -> int:
-    """How many batches `predict_probabilities` runs through `model` at once.
-
-    On a CPU-only process with one replica, `CPU_PREDICT_CALLS_AT_ONCE`: one
-    batch at a time leaves the cores idle whenever the graph waits on a small
-    op or a thread barrier; two calls running side by side fill those gaps
-    with the other's matrix products. Prediction of 512 sentences ran about
-    1.17x faster on a 2-core AMD EPYC (three at once: 1.07x). Elsewhere
-    (TPUs, GPUs, several replicas, XLA, several outputs): one, through
-    Keras' own `predict`.
-    """
-    if (
-        model.steps_per_execution == 1
-        and predicts_through_one_graph(model)
-        and len(getattr(model, "outputs", None) or ()) == 1
-        and runs_on_cpu_only()
-    ):
-        return CPU_PREDICT_CALLS_AT_ONCE
-    return 1
-
-
-def predicts_through_one_graph(model: keras.Model) -> bool:
-    """Whether one traced predict graph can serve every batch of `model`.
-
-    Not under several replicas (batches arrive split per replica), with XLA
-    (which compiles per shape anyway) or eagerly.
-    """
-    return (
-        model.distribute_strategy.num_replicas_in_sync == 1
-        and not model.jit_compile
-        and not model.run_eagerly
-    )
-
-
-def predict_side_by_side(
-    model: keras.Model, dataset: tf.data.Dataset, calls: int
-) -> np.ndarray:
-    """`model`'s outputs for every batch of `dataset`, in order, `calls` at once.
-
-    Keras' predict function, one batch a call, from `calls` threads (a graph
-    runs without Python's lock, so the calls overlap on TensorFlow's
-    threads). The graph is the one `trace_predict_for_all_lengths` traced:
-    no new trace; outputs equal `model.predict`'s.
-    """
-    model.make_predict_function()
-    predict = model.predict_function
-    outputs = []
-    with concurrent.futures.ThreadPoolExecutor(calls, "predict") as pool:
-        running = collections.deque()
-        for batch in dataset:
-            running.append(pool.submit(lambda b: np.asarray(predict([b])), batch))
-            if len(running) > calls:  # one more waits, so no thread idles
-                outputs.append(running.popleft().result())
-        outputs.extend(call.result() for call in running)
-    if not outputs:
-        return np.zeros((0, *model.outputs[0].shape[1:]), np.float32)
-    return np.concatenate(outputs)
-
-
-def trace_predict_for_all_lengths(model: keras.Model, dataset: tf.data.Dataset) -> None:
-    """Traces Keras' predict function once for every batch shape of `dataset`.
-
-    Batches padded to their own longest example come in many shapes. Keras
-    traces its predict function for the first shape, then again for a relaxed
-    one (and a third time for a short last batch): each trace costs as much as
-    predicting hundreds of examples on a CPU. Traced here with the dataset's
-    own shapes (batch and length unknown), one graph serves every batch.
-    Skipped where every shape is fixed (TPUs: whole batches), under several
-    replicas (batches arrive split per replica) and with XLA (which compiles
-    per shape anyway).
-    """
-    spec = dataset.element_spec
-    shapes = [s.shape for s in tf.nest.flatten(spec)]
-    fixed = all(shape.is_fully_defined() for shape in shapes)
-    if fixed or not predicts_through_one_graph(model):
-        return
-    model.make_predict_function()
-    # Keras calls it with a list of one batch; a cached trace returns at once.
-    model.predict_function.get_concrete_function([spec])
 
 
 def model_copy(model: keras.Model, precision: str | None = None) -> keras.Model:
