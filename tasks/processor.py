@@ -22,6 +22,7 @@ import tensorflow as tf
 from tasks.errors import DataError
 from tasks.example import InputExample
 from tasks.options import TaskOptions
+from tasks.output_kind import OutputKind
 from tasks.tsv import read_tsv
 
 SPLITS = ("train", "dev", "test")
@@ -168,8 +169,9 @@ class DataProcessor:
         name: the task name given to `--task_name`, e.g. `"mrpc"`.
         is_pair: whether examples have a `text_b`.
         labels: the task's labels; a label's index is its class id. Empty for
-            regression tasks.
-        is_regression: whether labels are real-valued scores (one output).
+            tasks that output a score.
+        output_kind: what the model outputs: one of the labels (`CLASSES`) or
+            a real-valued score per example (`SCORE`, STS-B).
         layouts: the `SplitLayout` of each split the task has, or a tuple of
             layouts for a split read from several files.
         metric_names: the task's metrics, the one papers report first (see
@@ -185,7 +187,7 @@ class DataProcessor:
     name: str = ""
     is_pair: bool = False
     labels: tuple[str, ...] = ()
-    is_regression: bool = False
+    output_kind: OutputKind = OutputKind.CLASSES
     layouts: Mapping[str, SplitLayout | tuple[SplitLayout, ...]] = {}
     metric_names: tuple[str, ...] = ("accuracy",)
     headline_group: str | None = None
@@ -197,6 +199,11 @@ class DataProcessor:
     def from_options(cls, options: TaskOptions) -> "DataProcessor":
         """Makes the processor from the run's task flags."""
         return cls()
+
+    @property
+    def is_regression(self) -> bool:
+        """Read-only, for callers not yet asking `output_kind`."""
+        return self.output_kind is OutputKind.SCORE
 
     def get_labels(self) -> list[str]:
         """Gets the list of labels for this data set."""
@@ -366,7 +373,7 @@ class DataProcessor:
 
     def _check_label(self, path: str, line_number: int, label: str) -> None:
         """Raises a `DataError` when `label` is not one of the task's labels."""
-        if self.is_regression:
+        if self.output_kind is OutputKind.SCORE:
             check_score(label, f"{path}, line {line_number}", self.name)
             return
         if label in self.labels:
