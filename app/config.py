@@ -1,6 +1,14 @@
-"""One frozen, validated run configuration; nothing below `main.py` reads flags."""
+"""One frozen, validated run configuration; nothing below `main.py` reads flags.
+
+`RunConfig` is the one definition of every run setting: its default, its help
+text and, where it has them, its choices. `main.py` defines one flag per field
+from it, so a flag and its field cannot drift apart.
+"""
 
 import dataclasses
+import math
+import types
+import typing
 
 from app.errors import ConfigError
 
@@ -8,64 +16,200 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 
 
+def setting(default, help: str, choices: tuple[str, ...] | None = None):
+    """A RunConfig field: its one default, its flag's help text and choices."""
+    metadata = {"help": help}
+    if choices is not None:
+        metadata["choices"] = choices
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Every setting of a run, with the original run_classifier.py defaults."""
 
-    task_name: str
-    data_dir: str
-    output_dir: str
-    init_checkpoint: str | None = None
-    bert_config_file: str | None = None
-    vocab_file: str | None = None
-    do_lower_case: bool = True
-    max_seq_length: int = 128
-    do_train: bool = False
-    do_eval: bool = False
-    do_predict: bool = False
-    train_batch_size: int = 32
-    eval_batch_size: int = 8
-    predict_batch_size: int = 8
-    learning_rate: float = 5e-5
-    num_train_epochs: float = 3.0
-    warmup_proportion: float = 0.1
-    save_checkpoints_steps: int = 1000
-    iterations_per_loop: int = 1000
-    use_tpu: bool = False
-    tpu_name: str | None = None
-    tpu_zone: str | None = None
-    gcp_project: str | None = None
-    master: str | None = None
-    num_tpu_cores: int = 8
-    # Beyond the original.
-    seed: int = 12345
-    export_dir: str | None = None
-    dynamic_padding: bool = True
-    pad_to_multiple_of: int = 0  # 0: chosen per device
-    precision: str = "auto"
-    classifier_dropout: float = 0.1
-    # Devices, faults and reproducibility.
-    strategy: str = "auto"
-    jit_compile: bool = False
-    gradient_accumulation_steps: int = 1
-    overwrite_output_dir: bool = False
-    deterministic: bool = False
-    eval_every_steps: int = 0
-    eval_every_epoch: bool = False
-    early_stopping_patience: int = 0
-    num_seeds: int = 1
-    bucket_by_length: bool = True
-    # Tasks and outputs.
-    xnli_language: str = "zh"
-    train_file: str | None = None
-    dev_file: str | None = None
-    test_file: str | None = None
-    text_a_column: str = "text"
-    text_b_column: str | None = None
-    label_column: str = "label"
-    id_column: str | None = None
-    labels: str | None = None  # comma-separated, as typed
-    glue_submission_dir: str | None = None
+    # === The original run_classifier.py flags: same names, defaults, meaning ===
+    data_dir: str | None = setting(
+        None, "The input data dir. Should contain the .tsv files for the task."
+    )
+    bert_config_file: str | None = setting(
+        None,
+        "The config json file corresponding to the pre-trained BERT model "
+        "(bert_config.json of an original checkpoint; default: the one beside "
+        "it). Hugging Face folders and keras-hub presets carry their own.",
+    )
+    task_name: str | None = setting(None, "The name of the task to train.")
+    vocab_file: str | None = setting(
+        None,
+        "The vocabulary file that the BERT model was trained on (default: the "
+        "checkpoint's own vocab.txt, beside an original bert_model.ckpt).",
+    )
+    output_dir: str | None = setting(
+        None, "Where checkpoints, results and logs are written."
+    )
+    init_checkpoint: str | None = setting(
+        None,
+        "Initial checkpoint (usually from a pre-trained BERT model): an original "
+        "bert_model.ckpt or its folder, a Hugging Face folder, a keras-hub preset "
+        "folder or name. The format is detected from what the path holds.",
+    )
+    do_lower_case: bool = setting(
+        True,
+        "Whether to lower case the input text. Should be True for uncased models "
+        "and False for cased models.",
+    )
+    max_seq_length: int = setting(
+        128,
+        "The maximum total input sequence length after WordPiece tokenization. "
+        "Longer sequences are truncated.",
+    )
+    do_train: bool = setting(False, "Whether to run training.")
+    do_eval: bool = setting(False, "Whether to run eval on the dev set.")
+    do_predict: bool = setting(False, "Whether to predict on the test set.")
+    train_batch_size: int = setting(32, "Total batch size for training.")
+    eval_batch_size: int = setting(8, "Total batch size for eval.")
+    predict_batch_size: int = setting(8, "Total batch size for predict.")
+    learning_rate: float = setting(5e-5, "The initial learning rate for Adam.")
+    num_train_epochs: float = setting(3.0, "Total number of training epochs.")
+    warmup_proportion: float = setting(
+        0.1, "Proportion of training to perform linear learning rate warmup for."
+    )
+    save_checkpoints_steps: int = setting(
+        1000, "How often to save the model checkpoint."
+    )
+    iterations_per_loop: int = setting(
+        1000, "How many steps to run per call on TPU (Keras steps_per_execution)."
+    )
+    use_tpu: bool = setting(False, "Whether to use TPU or GPU/CPU.")
+    tpu_name: str | None = setting(None, "The Cloud TPU to use for training.")
+    tpu_zone: str | None = setting(None, "[Optional] GCE zone of the Cloud TPU.")
+    gcp_project: str | None = setting(None, "[Optional] Project of the Cloud TPU.")
+    master: str | None = setting(None, "[Optional] TensorFlow master URL.")
+    num_tpu_cores: int = setting(
+        8, "Only used if `use_tpu` is True. Total number of TPU cores."
+    )
+
+    # === Beyond the original ===
+    seed: int = setting(12345, "Seed for weights, dropout and data order.")
+    export_dir: str | None = setting(
+        None, "Where to write the SavedModel (default: OUTPUT_DIR/export)."
+    )
+    bucket_by_length: bool = setting(
+        True,
+        "Batch training examples of similar length together, so dynamic padding "
+        "pads little (ignored with static padding).",
+    )
+    dynamic_padding: bool = setting(
+        True,
+        "Pad each batch only to its longest example (ignored on TPU, which needs "
+        "fixed shapes).",
+    )
+    pad_to_multiple_of: int = setting(
+        0,
+        "With dynamic padding, round each batch's length up to a multiple of this. "
+        "0: chosen per device (8 on GPUs and with --jit_compile, where fewer "
+        "shapes pay; 1 on CPUs, where every padded token costs).",
+    )
+    precision: str = setting(
+        "auto",
+        "Compute precision; probabilities and loss stay float32. auto: "
+        "mixed_bfloat16 on TPUs, mixed_float16 on GPUs with tensor cores, float32 "
+        "elsewhere (mixed_bfloat16 can be faster on CPUs with native bfloat16 "
+        "but cost accuracy on the demo).",
+        choices=PRECISIONS,
+    )
+    classifier_dropout: float = setting(
+        0.1,
+        "Dropout rate before the classifier layer, in [0, 1); 0.1 as the original.",
+    )
+    cpu_speedups: bool = setting(
+        True,
+        "CPU-only speed changes to the running model, each proven equal to the "
+        "plain model by tests; false runs the plain keras-hub model.",
+    )
+
+    # === Devices, faults and reproducibility ===
+    strategy: str = setting(
+        "auto",
+        "tf.distribute strategy. auto: TPU with --use_tpu/--tpu_name, multi-worker "
+        "when TF_CONFIG names several workers, mirrored on several GPUs, else "
+        "default.",
+        choices=STRATEGIES,
+    )
+    jit_compile: bool = setting(False, "Compile the train step with XLA.")
+    gradient_accumulation_steps: int = setting(
+        1,
+        "Average the gradients of this many smaller batches per update; "
+        "--train_batch_size stays the batch of one update.",
+    )
+    overwrite_output_dir: bool = setting(
+        False, "Replace the checkpoints of a different run found in --output_dir."
+    )
+    deterministic: bool = setting(
+        False,
+        "Use deterministic TF ops: two runs with the same --seed give the same "
+        "results.",
+    )
+    eval_every_steps: int = setting(
+        0,
+        "Evaluate on the dev set every N steps while training and keep the best "
+        "checkpoint by the task's metric (0: only at the end).",
+    )
+    eval_every_epoch: bool = setting(
+        False, "Evaluate at the end of every epoch while training."
+    )
+    early_stopping_patience: int = setting(
+        0, "Stop after this many evaluations without a better dev metric (0: never)."
+    )
+    num_seeds: int = setting(
+        1,
+        "Run this many seeds (--seed, --seed+1, ...) in OUTPUT_DIR/seed_N and "
+        "write the mean, standard deviation and median of every metric.",
+    )
+    # === Tasks and outputs ===
+    xnli_language: str = setting(
+        "zh",
+        "XNLI: the language to train and evaluate on (ar, bg, de, el, en, es, fr, "
+        "hi, ru, sw, th, tr, ur, vi, zh), or `all` for every language, with "
+        "accuracy per language.",
+    )
+    train_file: str | None = setting(
+        None,
+        "--task_name=csv: training data, a path or glob (relative ones are under "
+        "--data_dir). .tsv (no quoting, as GLUE), .csv (quoted fields may hold "
+        "commas and line breaks) or .jsonl/.json (one object per line); CSV and "
+        "TSV files start with a header line.",
+    )
+    dev_file: str | None = setting(
+        None, "--task_name=csv: evaluation data (--do_eval)."
+    )
+    test_file: str | None = setting(None, "--task_name=csv: data to predict on.")
+    text_a_column: str = setting(
+        "text", "--task_name=csv: column of the text (name or 0-based index)."
+    )
+    text_b_column: str | None = setting(
+        None,
+        "--task_name=csv: column of the second text of sentence pairs, if any.",
+    )
+    label_column: str = setting(
+        "label", "--task_name=csv: column of the label (optional in --test_file)."
+    )
+    id_column: str | None = setting(
+        None,
+        "--task_name=csv: column of a row id to put in predictions.tsv "
+        "(default: the row number).",
+    )
+    labels: str | None = setting(
+        None,
+        "--task_name=csv: the labels, comma-separated, in class id order. Default: "
+        "the training labels, sorted (numerically if all are numbers), saved as "
+        "OUTPUT_DIR/labels.txt and reused when evaluating or predicting.",
+    )
+    glue_submission_dir: str | None = setting(
+        None,
+        "With --do_predict: write the leaderboard files here (GLUE: CoLA.tsv, "
+        "MNLI-m.tsv, ... with `index<TAB>prediction`; XNLI: xnli/test-LANG.tsv).",
+    )
 
     @property
     def uses_tpu(self) -> bool:
@@ -80,9 +224,30 @@ class RunConfig:
         """TPUs compile one program per shape, so they get fixed shapes."""
         return self.uses_tpu or not self.dynamic_padding
 
+    def task_options(self):
+        """The task settings, as the one `tasks.TaskOptions` every processor gets.
+
+        Each TaskOptions field is the RunConfig field of the same name;
+        `--labels` comes as typed and is split here.
+        """
+        from tasks import TaskOptions  # tasks/ loads TensorFlow.
+
+        names = [field.name for field in dataclasses.fields(TaskOptions)]
+        values = {name: getattr(self, name) for name in names}
+        return TaskOptions(**{**values, "labels": label_list(self)})
+
+
+def value_type(field: dataclasses.Field) -> type:
+    """The type of a setting's value: `str` for `str | None`."""
+    kinds = [kind for kind in typing.get_args(field.type) if kind is not types.NoneType]
+    return kinds[0] if kinds else field.type
+
 
 def validate(config: RunConfig) -> RunConfig:
-    """Checks every flag that can be checked without reading files."""
+    """Checks every flag that can be checked without reading files.
+
+    Runs before anything is read or written, so a bad value costs nothing.
+    """
     if not (config.do_train or config.do_eval or config.do_predict):
         raise ConfigError(
             "At least one of `do_train`, `do_eval` or `do_predict` must be True. "
@@ -100,28 +265,78 @@ def validate(config: RunConfig) -> RunConfig:
             "Face folder, a keras-hub preset folder or handle, or an original "
             "bert_model.ckpt (with --bert_config_file and --vocab_file)."
         )
-    for name in ("max_seq_length", "train_batch_size", "eval_batch_size"):
-        _require_positive(config, name)
-    for name in ("predict_batch_size", "save_checkpoints_steps"):
-        _require_positive(config, name)
-    _require_positive(config, "iterations_per_loop")
+    _validate_choices(config)
+    _validate_numbers(config)
+    _validate_scaling(config)
+    validate_task_options(config)
+    return config
+
+
+_POSITIVE = (
+    "max_seq_length",
+    "train_batch_size",
+    "eval_batch_size",
+    "predict_batch_size",
+    "learning_rate",
+    "num_train_epochs",
+    "save_checkpoints_steps",
+    "iterations_per_loop",
+    "num_tpu_cores",
+    "gradient_accumulation_steps",
+    "num_seeds",
+)
+_NOT_NEGATIVE = ("eval_every_steps", "early_stopping_patience", "seed")
+_LARGEST_SEED = 2**32 - 1  # NumPy's seeds are 32-bit.
+
+
+def _validate_choices(config: RunConfig) -> None:
+    for field in dataclasses.fields(config):
+        choices = field.metadata.get("choices")
+        value = getattr(config, field.name)
+        if choices and value not in choices:
+            raise ConfigError(
+                f"--{field.name} must be one of {', '.join(choices)}. "
+                f"Received: {field.name}={value}"
+            )
+
+
+def _validate_numbers(config: RunConfig) -> None:
+    """Numbers are finite and in range: a nan learning rate fails here, not mid-run."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if value_type(field) is float and not math.isfinite(value):
+            raise ConfigError(
+                f"--{field.name} must be a finite number. "
+                f"Received: {field.name}={value}"
+            )
+        if field.name in _POSITIVE and not value > 0:
+            raise ConfigError(
+                f"--{field.name} must be positive. Received: {field.name}={value}"
+            )
+        if field.name in _NOT_NEGATIVE and value < 0:
+            raise ConfigError(
+                f"--{field.name} must be 0 or more. Received: {field.name}={value}"
+            )
+    _validate_ranges(config)
+
+
+def _validate_ranges(config: RunConfig) -> None:
     if config.max_seq_length < 3:
         raise ConfigError(
             "--max_seq_length must leave room for [CLS], [SEP] and one token "
             f"(at least 3). Received: max_seq_length={config.max_seq_length}"
-        )
-    if config.learning_rate <= 0 or config.num_train_epochs <= 0:
-        raise ConfigError(
-            "--learning_rate and --num_train_epochs must be positive. Received: "
-            f"learning_rate={config.learning_rate}, "
-            f"num_train_epochs={config.num_train_epochs}"
         )
     if not 0.0 <= config.warmup_proportion <= 1.0:
         raise ConfigError(
             "--warmup_proportion is a fraction of training between 0 and 1. "
             f"Received: warmup_proportion={config.warmup_proportion}"
         )
-    _validate_scaling(config)
+    if not 0.0 <= config.classifier_dropout < 1.0:
+        raise ConfigError(
+            "--classifier_dropout is the fraction of features dropped: at least 0"
+            " and below 1 (1 would drop everything). "
+            f"Received: classifier_dropout={config.classifier_dropout}"
+        )
     if not 0 <= config.pad_to_multiple_of <= config.max_seq_length:
         raise ConfigError(
             "--pad_to_multiple_of rounds each batch's length up to a multiple of "
@@ -129,29 +344,14 @@ def validate(config: RunConfig) -> RunConfig:
             f"pad_to_multiple_of={config.pad_to_multiple_of}, "
             f"max_seq_length={config.max_seq_length}"
         )
-    if config.precision not in PRECISIONS:
+    if config.seed + config.num_seeds - 1 > _LARGEST_SEED:
         raise ConfigError(
-            f"--precision must be one of {', '.join(PRECISIONS)}. "
-            f"Received: precision={config.precision}"
+            f"--seed (plus --num_seeds - 1) must be at most {_LARGEST_SEED}. "
+            f"Received: seed={config.seed}, num_seeds={config.num_seeds}"
         )
-    validate_task_options(config)
-    return config
 
 
 def _validate_scaling(config: RunConfig) -> None:
-    if config.strategy not in STRATEGIES:
-        raise ConfigError(
-            f"--strategy must be one of {', '.join(STRATEGIES)}. "
-            f"Received: strategy={config.strategy}"
-        )
-    _require_positive(config, "gradient_accumulation_steps")
-    _require_positive(config, "num_seeds")
-    if config.eval_every_steps < 0 or config.early_stopping_patience < 0:
-        raise ConfigError(
-            "--eval_every_steps and --early_stopping_patience cannot be negative. "
-            f"Received: eval_every_steps={config.eval_every_steps}, "
-            f"early_stopping_patience={config.early_stopping_patience}"
-        )
     if config.early_stopping_patience and not config.evaluates_during_training:
         raise ConfigError(
             "--early_stopping_patience counts evaluations during training: also "
@@ -169,12 +369,6 @@ def _validate_scaling(config: RunConfig) -> None:
 def _require(value, flag: str, hint: str) -> None:
     if not value:
         raise ConfigError(f"--{flag} is required: {hint}.")
-
-
-def _require_positive(config: RunConfig, name: str) -> None:
-    value = getattr(config, name)
-    if value <= 0:
-        raise ConfigError(f"--{name} must be positive. Received: {name}={value}")
 
 
 # === Tasks and outputs ===

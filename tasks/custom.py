@@ -9,8 +9,8 @@ indices. Without `--labels` the label list is the training labels, sorted
 keeps it for later evaluation and prediction runs.
 """
 
+import collections
 import copy
-import dataclasses
 import os
 import re
 from collections.abc import Sequence
@@ -28,65 +28,39 @@ _GLOB_CHARACTERS = re.compile(r"[*?\[]")
 _BREAKS = re.compile(r"[\t\r\n]")
 
 
-@dataclasses.dataclass(frozen=True)
-class _Columns:
-    """Where each field sits in one file: list indices (CSV, TSV) or keys (JSON)."""
-
-    text_a: int | str
-    text_b: int | str | None
-    label: int | str | None
-    id: int | str | None
+# The fields of an example that come from columns; each is read from the
+# column its `<field>_column` option names.
+COLUMN_FIELDS = ("text_a", "text_b", "label", "id")
 
 
 class CsvProcessor(DataProcessor):
     """Reads examples from TSV, CSV or JSON-lines files named by flags.
 
     Args:
-        train_file, dev_file, test_file: path or glob of each split's file(s);
-            relative ones are taken under `data_dir`. Globs read every match,
-            in sorted order.
-        text_a_column: name or 0-based index (as a string) of the first text.
-        text_b_column: name or index of the second text; None for single texts.
-        label_column: name or index of the label. Optional in test files.
-        id_column: name or index of a row id, kept for predictions.
-        labels: the label list; None to infer it from the training data.
+        options: the task flags. Of them, this task reads `train_file`,
+            `dev_file` and `test_file` (path or glob of each split's file(s),
+            relative ones under `data_dir`; globs read every match in sorted
+            order), the `*_column` options (name or 0-based index, as a
+            string; `text_b_column` None for single texts; the label column
+            may be missing in test files) and `labels` (None to infer them
+            from the training data).
     """
 
     name = "csv"
 
-    def __init__(
-        self,
-        train_file: str | None = None,
-        dev_file: str | None = None,
-        test_file: str | None = None,
-        text_a_column: str = "text",
-        text_b_column: str | None = None,
-        label_column: str = "label",
-        id_column: str | None = None,
-        labels: Sequence[str] | None = None,
-    ):
-        self.files = {"train": train_file, "dev": dev_file, "test": test_file}
-        self.column_flags = {
-            "text_a_column": text_a_column,
-            "text_b_column": text_b_column,
-            "label_column": label_column,
-            "id_column": id_column,
+    def __init__(self, options: TaskOptions = TaskOptions()):
+        self.options = options
+        self.files = {
+            "train": options.train_file,
+            "dev": options.dev_file,
+            "test": options.test_file,
         }
-        self.is_pair = text_b_column is not None
-        self.labels = tuple(labels) if labels else ()
+        self.is_pair = options.text_b_column is not None
+        self.labels = tuple(options.labels) if options.labels else ()
 
     @classmethod
     def from_options(cls, options: TaskOptions) -> "CsvProcessor":
-        return cls(
-            options.train_file,
-            options.dev_file,
-            options.test_file,
-            options.text_a_column,
-            options.text_b_column,
-            options.label_column,
-            options.id_column,
-            options.labels,
-        )
+        return cls(options)
 
     def get_examples(self, data_dir: str, split: str) -> list[InputExample]:
         """Reads every file of a split; labels are checked once a list is known.
@@ -115,9 +89,12 @@ class CsvProcessor(DataProcessor):
         """The processor with its label list: given, inferred, or saved before.
 
         Raises:
-            DataError: no list can be had, or it differs from the saved one.
+            DataError: no list can be had, it has fewer than two labels, or
+                it differs from the saved one.
         """
         saved = read_label_file(saved_labels_path)
+        if train_examples and not self.labels:
+            self._check_two_training_labels(train_examples)
         labels = self.labels or infer_labels(train_examples or []) or saved
         if not labels:
             raise DataError(
@@ -125,6 +102,14 @@ class CsvProcessor(DataProcessor):
                 f" predicting, and there is no {saved_labels_path}. Pass"
                 " --labels=LABEL,LABEL,... in the training run's order, or the"
                 " --output_dir of the training run, which saved it."
+            )
+        if len(labels) < 2:
+            source = "--labels" if self.labels else saved_labels_path
+            raise DataError(
+                f"The label list from {source} has {len(labels)} label, but a"
+                " classification task needs at least two. Pass"
+                " --labels=LABEL,LABEL,... listing every label of the task."
+                f" Received: labels={list(labels)}"
             )
         if saved and tuple(saved) != tuple(labels):
             raise DataError(
@@ -136,6 +121,26 @@ class CsvProcessor(DataProcessor):
         resolved = copy.copy(self)
         resolved.labels = tuple(labels)
         return resolved
+
+    def _check_two_training_labels(self, examples: list[InputExample]) -> None:
+        """Refuses training labels that all have one value: nothing to classify.
+
+        One label would make a one-output model, which is no classifier. With
+        `--labels` the list is given and may name labels the file lacks.
+        """
+        counts = collections.Counter(example.label for example in examples)
+        if len(counts) >= 2:
+            return
+        per_label = ", ".join(f"{label!r}: {n}" for label, n in counts.items())
+        raise DataError(
+            f"{self.files['train']} (--train_file): every training label is the"
+            f" same ({per_label} examples), but a classification task needs at"
+            " least two labels. Check that --label_column names the label"
+            " column and that the file is complete, or pass"
+            " --labels=LABEL,LABEL,... listing every label of the task."
+            f" Received: label_column={self.options.label_column},"
+            f" label_counts={dict(counts)}"
+        )
 
     def _find_files(self, data_dir: str, split: str) -> list[str]:
         """The files a split flag names, globs expanded in sorted order."""
@@ -189,23 +194,23 @@ class CsvProcessor(DataProcessor):
             )
         return examples
 
-    def _resolve_columns(self, path: str, names: list, split: str) -> _Columns:
-        """Turns the column flags into indices (CSV, TSV) or keys (JSON)."""
+    def _resolve_columns(self, path: str, names: list, split: str) -> dict:
+        """Each column field's index (CSV, TSV) or key (JSON); None if unset.
+
+        In test files the label column may be missing (None).
+        """
         is_json = table_format(path) == "jsonl"
-
-        def resolve(flag: str, required: bool = True):
-            spec = self.column_flags[flag]
-            if spec is None:
-                return None
-            return _resolve_column(path, names, flag, spec, is_json, required)
-
-        return _Columns(
-            text_a=resolve("text_a_column"),
-            text_b=resolve("text_b_column"),
-            # Test files may come without labels.
-            label=resolve("label_column", required=split != "test"),
-            id=resolve("id_column"),
-        )
+        columns = {}
+        for field in COLUMN_FIELDS:
+            flag = f"{field}_column"
+            spec = getattr(self.options, flag)
+            required = not (field == "label" and split == "test")
+            columns[field] = (
+                None
+                if spec is None
+                else _resolve_column(path, names, flag, spec, is_json, required)
+            )
+        return columns
 
     def _read_label(self, value, where: str, label_types: "_LabelTypes") -> str:
         """The label as a string, checked against the list when one is known."""
@@ -244,7 +249,7 @@ def _resolve_column(
     )
 
 
-def _read_fields(record, columns: _Columns, header, where: str) -> dict:
+def _read_fields(record, columns: dict, header, where: str) -> dict:
     """The text, label and id fields of one record, each checked."""
     if header is not None and len(record) != len(header):
         problem = "too few" if len(record) < len(header) else "too many"
@@ -254,8 +259,8 @@ def _read_fields(record, columns: _Columns, header, where: str) -> dict:
             f" that hold commas or line breaks). Received: row={record!r:.200}"
         )
     values = {}
-    for name in ("text_a", "text_b", "label", "id"):
-        column = getattr(columns, name)
+    for name in COLUMN_FIELDS:
+        column = columns[name]
         if column is None:
             values[name] = _ABSENT if name == "label" else None
             continue
