@@ -48,6 +48,13 @@ def define_flags() -> flags.FlagValues:
         "else True as in the original).",
         flag_values=values,
     )
+    flags.DEFINE_bool(
+        "allow_case_mismatch",
+        False,
+        "Tokenize even when --do_lower_case contradicts the checkpoint's own "
+        "case setting.",
+        flag_values=values,
+    )
     flags.DEFINE_integer(
         "max_seq_length",
         128,
@@ -81,7 +88,9 @@ def build_preprocessor(values: flags.FlagValues):
         if do_lower_case is None:
             do_lower_case = pretrained.lowercase
     do_lower_case = do_lower_case is not False  # the original's default: True
-    validate_case_matches_checkpoint(do_lower_case, values.init_checkpoint)
+    validate_case_matches_checkpoint(
+        do_lower_case, values.init_checkpoint, values.allow_case_mismatch
+    )
     return ClassifierPreprocessor(vocabulary, values.max_seq_length, do_lower_case)
 
 

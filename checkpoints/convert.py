@@ -56,6 +56,13 @@ def define_flags() -> flags.FlagValues:
         "the checkpoint records or its name implies, else True).",
         flag_values=values,
     )
+    flags.DEFINE_bool(
+        "allow_case_mismatch",
+        False,
+        "Convert even when --do_lower_case contradicts the checkpoint's own "
+        "case setting (its release name or tokenizer config).",
+        flag_values=values,
+    )
     flags.DEFINE_string(
         "output_dir",
         None,
@@ -71,6 +78,7 @@ def convert(
     bert_config_file: str | None = None,
     vocab_file: str | None = None,
     do_lower_case: bool | None = None,
+    allow_case_mismatch: bool = False,
 ) -> str:
     """Writes the backbone and tokenizer of a checkpoint as a keras-hub preset."""
     _check_output_dir(output_dir)
@@ -78,7 +86,9 @@ def convert(
     if do_lower_case is None:
         do_lower_case = pretrained.lowercase is not False
         logger.info("Tokenizer lowercases: %s (from the checkpoint).", do_lower_case)
-    validate_case_matches_checkpoint(do_lower_case, init_checkpoint)
+    validate_case_matches_checkpoint(
+        do_lower_case, init_checkpoint, allow_case_mismatch
+    )
     backbone = load_backbone(pretrained)
     # The original strips accents exactly when it lowercases.
     tokenizer = keras_hub.models.BertTokenizer(
@@ -124,6 +134,7 @@ def main(argv: list[str]) -> int:
             values.bert_config_file,
             values.vocab_file,
             values.do_lower_case,
+            values.allow_case_mismatch,
         )
     except CheckpointError as error:
         print(f"ERROR: {error}", file=sys.stderr)

@@ -17,10 +17,12 @@ import logging
 import os
 
 import keras_hub
+from safetensors import SafetensorError
 
 from checkpoints import original
-from checkpoints.casing import lowercase_from_name
+from checkpoints.casing import lowercase_from_name, recorded_lowercase
 from checkpoints.errors import CheckpointError
+from checkpoints.safetensors_check import check_safetensors
 
 logger = logging.getLogger(__name__)
 
@@ -114,15 +116,19 @@ def read_pretrained(
 
 
 def _read_huggingface(folder: str, vocab_file: str | None) -> PretrainedBert:
-    config = _read_json(os.path.join(folder, "config.json"))
+    config_path = os.path.join(folder, "config.json")
+    config = _read_json(config_path)
     _check_huggingface(folder, config)
+    weights_path = os.path.join(folder, "model.safetensors")
+    if os.path.exists(weights_path):
+        check_safetensors(weights_path, config, config_path)
     vocab_file = vocab_file or os.path.join(folder, "vocab.txt")
     return PretrainedBert(
         path=folder,
         format=HUGGINGFACE,
         vocabulary=read_vocabulary(vocab_file),
         max_sequence_length=config["max_position_embeddings"],
-        lowercase=_read_huggingface_lowercase(folder),
+        lowercase=recorded_lowercase(folder)[0],
         vocab_path=vocab_file,
     )
 
@@ -172,10 +178,11 @@ def load_backbone(pretrained: PretrainedBert, dtype=None):
         backbone = keras_hub.models.BertBackbone.from_preset(
             pretrained.path, dtype=dtype
         )
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, SafetensorError) as error:
         raise CheckpointError(
             f"Could not load the weights in {pretrained.path} "
-            f"({pretrained.format}): {error}"
+            f"({pretrained.format}): {_short_message(error)}. Download or "
+            "convert the weights again, with the config they came with."
         ) from error
     _check_vocabulary_size(pretrained, backbone.vocabulary_size)
     logger.info(
@@ -256,13 +263,6 @@ def _check_huggingface(path: str, config: dict) -> None:
         )
 
 
-def _read_huggingface_lowercase(path: str) -> bool | None:
-    config_path = os.path.join(path, "tokenizer_config.json")
-    if not os.path.exists(config_path):
-        return None
-    return _read_json(config_path).get("do_lower_case")
-
-
 def _load_preset_config(preset: str) -> dict:
     if os.path.isdir(preset):
         return _read_json(os.path.join(preset, "config.json"))["config"]
@@ -283,6 +283,13 @@ def _load_preset_tokenizer(preset: str):
             f"Could not read the tokenizer of the keras-hub preset {preset}: "
             f"{error}. Pass --vocab_file=PATH."
         ) from error
+
+
+def _short_message(error: Exception) -> str:
+    """The error's first line, without the values Keras prints after it."""
+    message = str(error).split(" Target variable:")[0].strip()
+    first_line = message.splitlines()[0] if message else type(error).__name__
+    return first_line[:400]
 
 
 def _read_json(path: str) -> dict:

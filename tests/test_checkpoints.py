@@ -1,21 +1,26 @@
 """Reading pretrained weights from every format, and converting them to presets."""
 
+import json
 import os
+import shutil
 
 import numpy as np
 import pytest
 
 from checkpoints import (
     CheckpointError,
+    PretrainedBert,
     detect_format,
     load_backbone,
     read_pretrained,
     read_vocabulary,
+    validate_case_matches_checkpoint,
 )
 from checkpoints import convert as convert_tool
 from tests.bert_weights import (
     TINY_VOCABULARY,
     random_original_weights,
+    write_huggingface_folder,
     write_original_checkpoint,
 )
 
@@ -129,16 +134,34 @@ def test_convert_an_original_checkpoint_to_a_keras_hub_preset(original_dir, tmp_
     assert read_pretrained(output_dir).lowercase is True
 
 
-def test_convert_keeps_the_case_of_a_cased_huggingface_folder(
-    huggingface_dir, tmp_path
+def test_convert_keeps_the_case_of_a_cased_huggingface_folder(tiny_backbone, tmp_path):
+    import keras_hub
+
+    cased_dir = write_huggingface_folder(
+        tiny_backbone, TINY_VOCABULARY, tmp_path / "cased", do_lower_case=False
+    )
+    output_dir = str(tmp_path / "preset")
+    argv = [f"--init_checkpoint={cased_dir}", f"--output_dir={output_dir}"]
+    assert convert_tool.main(["convert", *argv]) == 0
+    tokenizer = keras_hub.models.BertTokenizer.from_preset(output_dir)
+    assert (tokenizer.lowercase, tokenizer.strip_accents) == (False, False)
+
+
+def test_convert_refuses_the_opposite_case_unless_allowed(
+    huggingface_dir, tmp_path, capsys
 ):
     import keras_hub
 
     output_dir = str(tmp_path / "preset")
-    argv = [f"--init_checkpoint={huggingface_dir}", f"--output_dir={output_dir}"]
-    assert convert_tool.main(["convert", *argv, "--do_lower_case=false"]) == 0
+    argv = ["convert", f"--init_checkpoint={huggingface_dir}", "--nodo_lower_case"]
+    assert convert_tool.main([*argv, f"--output_dir={output_dir}"]) == 1
+    error = capsys.readouterr().err
+    assert "tokenizer_config.json says `do_lower_case: true`" in error
+    assert not os.path.exists(output_dir)
+    allowed = [*argv, f"--output_dir={output_dir}", "--allow_case_mismatch"]
+    assert convert_tool.main(allowed) == 0
     tokenizer = keras_hub.models.BertTokenizer.from_preset(output_dir)
-    assert (tokenizer.lowercase, tokenizer.strip_accents) == (False, False)
+    assert tokenizer.lowercase is False
 
 
 @pytest.mark.parametrize(
@@ -171,3 +194,123 @@ def test_convert_a_corrupted_checkpoint_names_the_file(original_dir, tmp_path, c
     argv = [f"--init_checkpoint={original_dir}", f"--output_dir={tmp_path / 'out'}"]
     assert convert_tool.main(["convert", *argv]) == 1
     assert "bert_model.ckpt (" in capsys.readouterr().err
+
+
+def test_convert_a_truncated_safetensors_file_says_so_in_one_line(
+    huggingface_dir, tmp_path, capsys
+):
+    folder = truncated_copy(huggingface_dir, tmp_path / "short")
+    argv = [f"--init_checkpoint={folder}", f"--output_dir={tmp_path / 'out'}"]
+    assert convert_tool.main(["convert", *argv]) == 1
+    error = capsys.readouterr().err
+    assert error == (
+        f"ERROR: {folder}/model.safetensors is truncated or corrupted: it holds "
+        "6,084 bytes, but its header describes 12,168. Download or convert the "
+        "weights again (an interrupted download leaves a short file).\n"
+    )
+
+
+# === The case setting a folder records ===
+
+
+@pytest.mark.parametrize("fixture", ["huggingface_dir", "preset_dir"])
+def test_an_uncased_folder_refuses_a_cased_run(fixture, request):
+    folder = request.getfixturevalue(fixture)
+    validate_case_matches_checkpoint(True, folder)
+    with pytest.raises(CheckpointError) as error:
+        validate_case_matches_checkpoint(False, folder)
+    source, key = {
+        "huggingface_dir": ("tokenizer_config.json", "do_lower_case"),
+        "preset_dir": ("tokenizer.json", "lowercase"),
+    }[fixture]
+    assert str(error.value) == (
+        f"You passed in `--do_lower_case=False` with `--init_checkpoint={folder}`,"
+        f" but {os.path.join(folder, source)} says `{key}: true`: the model's "
+        "vocabulary was built for lowercased text, so cased input would tokenize "
+        "into other (or unknown) word pieces. Pass `--do_lower_case=True`, or "
+        "--allow_case_mismatch if you mean to fine-tune on cased text. "
+        "Received: do_lower_case=False"
+    )
+
+
+def test_a_cased_folder_refuses_a_lowercased_run(tiny_backbone, tmp_path):
+    folder = str(tmp_path / "bert-base-cased")
+    write_huggingface_folder(tiny_backbone, TINY_VOCABULARY, folder, False)
+    assert read_pretrained(folder).lowercase is False
+    validate_case_matches_checkpoint(False, folder)
+    with pytest.raises(CheckpointError, match="says `do_lower_case: false`"):
+        validate_case_matches_checkpoint(True, folder)
+
+
+def test_the_folder_setting_wins_over_a_release_name(tiny_backbone, tmp_path):
+    # A Hugging Face copy of a cased release, saved as uncased by its owner.
+    folder = str(tmp_path / "cased_L-12_H-768_A-12")
+    write_huggingface_folder(tiny_backbone, TINY_VOCABULARY, folder, True)
+    validate_case_matches_checkpoint(True, folder)
+
+
+def test_a_mismatch_allowed_by_the_flag_is_logged(huggingface_dir, caplog):
+    validate_case_matches_checkpoint(False, huggingface_dir, allow_mismatch=True)
+    assert "says `do_lower_case: true`" in caplog.text
+    assert "--allow_case_mismatch is set: going on." in caplog.text
+
+
+# === Damaged or mismatched Hugging Face weights ===
+
+
+def truncated_copy(folder, destination):
+    shutil.copytree(folder, destination)
+    path = os.path.join(destination, "model.safetensors")
+    with open(path, "r+b") as file:
+        file.truncate(os.path.getsize(path) // 2)
+    return str(destination)
+
+
+@pytest.mark.parametrize("cut", [0, 5, 100, 12167])
+def test_a_truncated_safetensors_file_is_found_before_loading(
+    cut, huggingface_dir, tmp_path
+):
+    folder = tmp_path / "short"
+    shutil.copytree(huggingface_dir, folder)
+    with open(folder / "model.safetensors", "r+b") as file:
+        file.truncate(cut)
+    with pytest.raises(CheckpointError, match="is truncated or corrupted: "):
+        read_pretrained(str(folder))
+
+
+def with_config(folder, destination, **changes):
+    shutil.copytree(folder, destination)
+    config = json.loads((destination / "config.json").read_text())
+    (destination / "config.json").write_text(json.dumps(dict(config, **changes)))
+    return str(destination)
+
+
+def test_a_config_that_does_not_fit_the_weights_names_both_shapes(
+    huggingface_dir, tmp_path
+):
+    folder = with_config(huggingface_dir, tmp_path / "wide", intermediate_size=32)
+    with pytest.raises(CheckpointError) as error:
+        read_pretrained(folder)
+    assert str(error.value) == (
+        f"encoder.layer.0.intermediate.dense.weight in {folder}/model.safetensors"
+        f" has shape [16, 8], but {folder}/config.json makes it [32, 8] "
+        "(intermediate_size, hidden_size). Pass the config.json that came with "
+        "these weights. Received: shape=[16, 8], expected=[32, 8]"
+    )
+
+
+def test_a_config_with_more_layers_than_the_weights(huggingface_dir, tmp_path):
+    folder = with_config(huggingface_dir, tmp_path / "deep", num_hidden_layers=3)
+    with pytest.raises(CheckpointError, match="holds 2 transformer layers, but "):
+        read_pretrained(folder)
+
+
+def test_a_failed_weight_load_shows_shapes_not_values(huggingface_dir, tmp_path):
+    folder = with_config(huggingface_dir, tmp_path / "wide", intermediate_size=32)
+    # Past the header check, as a keras-hub preset would be.
+    pretrained = PretrainedBert(folder, "huggingface", TINY_VOCABULARY, 64)
+    with pytest.raises(CheckpointError) as error:
+        load_backbone(pretrained)
+    message = str(error.value)
+    assert "variable.shape=(8, 32), Received: value.shape=(8, 16)" in message
+    assert "\n" not in message and "value=[[" not in message

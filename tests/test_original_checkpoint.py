@@ -354,7 +354,7 @@ def test_lowercasing_a_cased_model_fails_with_the_original_message():
         f"{path}`. However, `multi_cased_L-12_H-768_A-12` seems to be a cased "
         "model, so you should pass in `--do_lower_case=False` so that the "
         "fine-tuning matches how the model was pre-training. If this error is "
-        "wrong, please just comment out this check."
+        "wrong, pass --allow_case_mismatch."
     )
 
 
