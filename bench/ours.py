@@ -11,6 +11,7 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
+from app.inference import predict_outputs
 from app.input_pipeline import (
     build_inference_dataset,
     build_train_dataset,
@@ -19,7 +20,7 @@ from app.input_pipeline import (
 )
 from app.preprocessing import ClassifierPreprocessor
 from app.strategy import build_strategy, resolve_pad_to_multiple_of
-from app.training import build_trainable_classifier, predict_outputs
+from app.training import build_trainable_classifier
 from bench import common
 from checkpoints import load_backbone, read_pretrained
 from tasks.dataset import build_dataset
@@ -115,7 +116,7 @@ def measure_predict(args, pretrained, preprocessor, sentences, labels) -> dict:
     def predict(dataset):
         predict_outputs(
             model,
-            dataset,
+            pack_examples(dataset, preprocessor),  # the runner packs each split once
             preprocessor,
             args.batch_size,
             sort_by_length=args.padding == "bucketed",  # the runner's way

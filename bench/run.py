@@ -21,12 +21,14 @@ import subprocess
 import sys
 import time
 
-import app  # noqa: F401  (its TensorFlow environment reaches ours' workers)
 from bench import common
 from bench.machine import OtherLoad, describe_machine, wait_until_quiet
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRECISION_NAMES = {"float32": "fp32", "bfloat16": "bf16"}
+# What `main()` sets before TensorFlow loads (a value already set wins), so
+# ours' workers run as the product does: oneDNN kernels on every CPU.
+PRODUCT_ENVIRONMENT = {"TF_ENABLE_ONEDNN_OPTS": "1"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,7 +168,12 @@ def run_worker(setting: Setting, phase: str, args) -> dict:
         f"--padding={setting.padding}",
         f"--precision={setting.precision}",
     ] + [f"--{name}={getattr(args, name)}" for name in common.SHARED_FLAGS]
-    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    environment = {
+        **PRODUCT_ENVIRONMENT,
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
     process = subprocess.run(
         command, cwd=REPOSITORY_ROOT, env=environment, capture_output=True, text=True
     )
