@@ -43,10 +43,13 @@ FIGURES = {
     "date": re.compile(r"\b(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])\b"),
 }
 
-# Calls whose string arguments are help text a user reads (absl flags,
-# argparse, dataclass field metadata and any helper named after flags).
+# Calls whose string arguments are help text a user reads: absl flags,
+# argparse, app.config's `setting(default, help)`, dataclass fields and any
+# helper named after flags. Names and defaults ride along; they cite nothing.
 _HELP_KEYWORDS = {"help", "help_text", "description"}
-_FLAG_CALL = re.compile(r"^(?:DEFINE\w*|add_argument|\w*flag\w*)$", re.IGNORECASE)
+_FLAG_CALL = re.compile(
+    r"^(?:DEFINE\w*|add_argument|setting|field|\w*flag\w*)$", re.IGNORECASE
+)
 
 
 def figures_in(text):
@@ -81,9 +84,7 @@ def _help_texts(tree):
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             if _FLAG_CALL.match(_call_name(node)):
-                # absl: DEFINE_x(name, default, help);
-                # DEFINE_enum(name, default, values, help)
-                for arg in node.args[2:]:
+                for arg in node.args:
                     for text in _strings(arg):
                         yield arg.lineno, text
             for keyword in node.keywords:
@@ -184,16 +185,19 @@ def test_docstrings_comments_and_flag_help_are_collected():
         "# comment, 20 ms\n"
         'flags.DEFINE_integer("steps", 1, "help, 30 ms")\n'
         'FIELD = dict(metadata={"help": "metadata help, 40 ms"})\n'
+        'SETTING = setting(None, "config help, 45 ms")\n'
         "def f():\n"
         '    """Function,\n    50 ms."""\n'
         '    raise ValueError("an error message may say 60 ms")\n'
+        'print("output may say 70 ms")\n'
     )
     assert violations_in(source, "x.py") == [
         "x.py:1: milliseconds in docstring: '10 ms'",
         "x.py:3: milliseconds in comment: '20 ms'",
         "x.py:4: milliseconds in flag help: '30 ms'",
         "x.py:5: milliseconds in flag help: '40 ms'",
-        "x.py:8: milliseconds in docstring: '50 ms'",
+        "x.py:6: milliseconds in flag help: '45 ms'",
+        "x.py:9: milliseconds in docstring: '50 ms'",
     ]
 
 
