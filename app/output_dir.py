@@ -37,7 +37,7 @@ _SAVED_MODEL = (
 )
 # What a SavedModel folder may hold; no other folder is replaced by an export.
 SAVED_MODEL_FILES = re.compile(
-    r"(saved_model\.pbtxt?|fingerprint\.pb|keras_metadata\.pb"
+    r"(saved_model\.pb(txt)?|fingerprint\.pb|keras_metadata\.pb"
     r"|variables/[^/]+|assets(\.extra)?/.+)"
 )
 _TMP = r"(\.tmp-\d+)?"  # app.results.write_text_atomically's half-written files
@@ -204,13 +204,13 @@ def check_export_dir(export_dir: str, output_dir: str, overwrite: bool) -> None:
         return
     shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
     fix = (
-        "or pass --overwrite_output_dir to replace it"
+        ", or pass --overwrite_output_dir to replace it"
         if all(map(SAVED_MODEL_FILES.fullmatch, foreign))
-        else "(it holds more than a SavedModel, so it is never replaced)"
+        else " (it holds more than a SavedModel, so it is never replaced)"
     )
     raise ConfigError(
         f"--export_dir={export_dir} holds files this run did not write "
-        f"({shown}). Choose a new or empty folder, {fix}. "
+        f"({shown}). Choose a new or empty folder{fix}. "
         f"Received: export_dir={export_dir}"
     )
 
