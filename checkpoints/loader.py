@@ -5,7 +5,8 @@ Formats:
   `bert_config.json` and `vocab.txt` (beside it, or named by the flags);
   `--init_checkpoint` is the prefix `.../bert_model.ckpt` or its folder.
 - `huggingface`: a folder with `config.json` (a `model_type`), `vocab.txt` and
-  `model.safetensors` or `pytorch_model.bin`.
+  `model.safetensors`. Safetensors only: reading `pytorch_model.bin` means
+  unpickling, which can run code (README: how to convert one).
 - `keras_hub`: a preset folder written by `save_to_preset` (`metadata.json`).
 - `keras_hub_handle`: a preset name such as `bert_base_en_uncased`; keras-hub
   downloads it, so it needs a network.
