@@ -1,11 +1,33 @@
-"""Speed changes for CPU-only processes, each proven equal to the plain model."""
+"""Speed changes to the plain classifier, each proven equal to it by a test.
+
+`apply_cpu_speedups(model)` is the one entry point: it returns the model this
+process runs. Every change keeps the weights, their names and the
+checkpoints of the plain model (`app.model.build_classifier`), and computes
+the same outputs and gradients; each is a subclass of the keras-hub or Keras
+layer it replaces, put in place of that layer's class. Exports and copies are
+built from a fresh plain model instead (`app.model.build_plain_copy`), so
+nothing here ever has to be undone. `--cpu_speedups=false` runs the plain
+model.
+
+Where each change pays:
+- `[CLS]`-only last layer (`FirstTokenTransformerEncoder`): fewer FLOPs on
+  any device, so everywhere.
+- Token-wise feed-forward (`TokenwiseDense`), fused layer norms
+  (`FusedLayerNormalization`) and batches side by side
+  (`predict_side_by_side`): oneDNN kernels and idle CPU cores, so on
+  CPU-only processes only (cuDNN also refuses BERT's layer-norm epsilon).
+"""
 
 import collections
 import concurrent.futures
 
 import keras
+import keras_hub
 import numpy as np
 import tensorflow as tf
+
+# Calls of the predict function that run at once on CPU-only processes.
+CPU_PREDICT_CALLS_AT_ONCE = 2
 
 
 def runs_on_cpu_only() -> bool:
@@ -15,25 +37,221 @@ def runs_on_cpu_only() -> bool:
     )
 
 
-# Calls of the predict function that run at once on CPU-only processes.
-CPU_PREDICT_CALLS_AT_ONCE = 2
+def speedups_for_this_process() -> tuple[str, ...]:
+    """Names of the changes `apply_cpu_speedups` makes here (for the log)."""
+    if runs_on_cpu_only():
+        return tuple(CHANGES)
+    return ("first_token_last_layer",)
+
+
+def apply_cpu_speedups(model: keras.Model) -> keras.Model:
+    """The model this process runs: `model` with the changes that pay here.
+
+    Changes `model` in place and returns it: call it on a classifier built
+    for running (`build_classifier`), never on one that is exported.
+    """
+    for name in speedups_for_this_process():
+        CHANGES[name](model)
+    return model
+
+
+def encoder_backbones(model: keras.Model) -> list:
+    """The keras-hub BERT encoders among `model`'s layers."""
+    return [
+        layer
+        for layer in model.layers
+        if isinstance(layer, keras_hub.models.Backbone)
+        and hasattr(layer, "transformer_layers")
+    ]
+
+
+# === [CLS]-only last layer ===
+class FirstTokenTransformerEncoder(keras_hub.layers.TransformerEncoder):
+    """A `TransformerEncoder` whose output is its first token alone.
+
+    The classifier reads the last layer at `[CLS]` only (the pooled output),
+    and in a post-norm or pre-norm encoder that token's output depends on the
+    other tokens only through attention's keys and values. So the last layer
+    computes keys and values for every token, but the query, attention,
+    output projection and feed-forward block for `[CLS]` alone: the same
+    result and gradients for fewer FLOPs. Weights, names and checkpoints are
+    those of the full layer.
+
+    Returns `(batch, 1, hidden)`; calls with `attention_mask` or
+    `return_attention_scores` take the full layer's path.
+    """
+
+    def call(
+        self,
+        inputs,
+        padding_mask=None,
+        attention_mask=None,
+        training=None,
+        return_attention_scores=False,
+    ):
+        if attention_mask is not None or return_attention_scores:
+            return super().call(
+                inputs,
+                padding_mask=padding_mask,
+                attention_mask=attention_mask,
+                training=training,
+                return_attention_scores=return_attention_scores,
+            )
+        mask = None
+        if padding_mask is not None:  # (batch, 1, length): the one query's keys
+            mask = keras.ops.cast(keras.ops.expand_dims(padding_mask, 1), "int32")
+        values = inputs
+        x = residual = inputs[:, :1, :]  # (batch, 1, hidden)
+        if self.normalize_first:
+            values = self._self_attention_layer_norm(values)
+            x = self._self_attention_layer_norm(x)
+        x = self._self_attention_layer(
+            query=x, value=values, attention_mask=mask, training=training
+        )
+        x = self._self_attention_dropout(x, training=training)
+        x = x + residual
+        if not self.normalize_first:
+            x = self._self_attention_layer_norm(x)
+
+        residual = x
+        if self.normalize_first:
+            x = self._feedforward_layer_norm(x)
+        x = self._feedforward_intermediate_dense(x)
+        x = self._feedforward_output_dense(x)
+        x = self._feedforward_dropout(x, training=training)
+        x = x + residual
+        if not self.normalize_first:
+            x = self._feedforward_layer_norm(x)
+        return x
+
+
+def compute_last_layer_for_first_token(model: keras.Model) -> None:
+    """Makes the last encoder layer of `model`'s backbone compute `[CLS]` alone.
+
+    For a classifier that reads only `pooled_output`: the backbone's
+    `sequence_output` becomes `(batch, 1, hidden)`. Backbones that do not
+    pool the first token are left as they are.
+    """
+    for backbone in encoder_backbones(model):
+        layers = backbone.transformer_layers
+        if (
+            layers
+            and getattr(backbone, "cls_token_index", None) == 0
+            and type(layers[-1]) is keras_hub.layers.TransformerEncoder
+        ):
+            layers[-1].__class__ = FirstTokenTransformerEncoder
+
+
+# === Token-wise feed-forward ===
+class TokenwiseDense(keras.layers.Dense):
+    """A `Dense` layer that multiplies all tokens of a batch as one matrix.
+
+    `(batch, length, features)` becomes `(batch * length, features)` for the
+    product and is shaped back after the activation. Same weights, result
+    and gradients; but on 2-D inputs TensorFlow's oneDNN build fuses matrix
+    product, bias and GELU into one kernel (on 3-D ones a reshape sits
+    between them).
+    """
+
+    def call(self, inputs, training=None):
+        if len(inputs.shape) <= 2:
+            return super().call(inputs, training=training)
+        leading = keras.ops.shape(inputs)[:-1]
+        tokens = keras.ops.reshape(inputs, (-1, inputs.shape[-1]))
+        outputs = super().call(tokens, training=training)
+        return keras.ops.reshape(outputs, (*leading, outputs.shape[-1]))
+
+
+def multiply_feedforward_tokenwise(model: keras.Model) -> None:
+    """Makes each encoder layer's feed-forward block `TokenwiseDense`."""
+    for backbone in encoder_backbones(model):
+        for layer in backbone.transformer_layers:
+            for dense in (
+                layer._feedforward_intermediate_dense,
+                layer._feedforward_output_dense,
+            ):
+                if type(dense) is keras.layers.Dense:
+                    dense.__class__ = TokenwiseDense
+
+
+# === Fused layer norms ===
+class FusedLayerNormalization(keras.layers.LayerNormalization):
+    """A `LayerNormalization` that TensorFlow's oneDNN build runs as one kernel.
+
+    Keras normalizes with about ten separate ops (means, squared difference,
+    rsqrt, products, sums), each a pass over the activations. Written as a
+    batch norm over `(1, tokens, features, 1)` in NCHW with the features as
+    the spatial axis (each token a channel, so each is normalized over its
+    own features), then scaled and shifted, TensorFlow's graph optimizer on
+    CPUs replaces it with one `_MklLayerNorm` when predicting; training
+    differentiates the batch norm. The layer's own epsilon is passed to the
+    raw op (BERT's 1e-12; the Python wrappers raise it to cuDNN's minimum,
+    1.001e-5): so this suits CPUs only. Same weights and result (1e-6).
+
+    Anything else than the last axis of a 2-D or 3-D float32 input, centered
+    and scaled, takes `LayerNormalization`'s own path.
+    """
+
+    def call(self, inputs):
+        rank = len(inputs.shape)
+        features = inputs.shape[-1]
+        if (
+            rank not in (2, 3)
+            or features is None
+            or [axis % rank for axis in self.axis] != [rank - 1]
+            or not (self.center and self.scale)
+            or self.rms_scaling
+            or inputs.dtype != tf.float32
+            or self.compute_dtype != "float32"
+        ):
+            return super().call(inputs)
+        shape = tf.shape(inputs)
+        tokens = tf.reduce_prod(shape[:-1])
+        per_token = tf.reshape(inputs, tf.stack([1, tokens, features, 1]))
+        normalized, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=per_token,
+            scale=tf.fill(tf.reshape(tokens, [1]), 1.0),
+            offset=tf.fill(tf.reshape(tokens, [1]), 0.0),
+            mean=tf.constant([], tf.float32),
+            variance=tf.constant([], tf.float32),
+            epsilon=self.epsilon,
+            data_format="NCHW",
+            is_training=True,  # the statistics of this input, not running ones
+        )
+        return tf.reshape(normalized, shape) * self.gamma + self.beta
+
+
+def fuse_layer_norms(model: keras.Model) -> None:
+    """Makes the layer norms of `model`'s backbones `FusedLayerNormalization`."""
+    for backbone in encoder_backbones(model):
+        for layer in backbone._flatten_layers(include_self=False, recursive=True):
+            if type(layer) is keras.layers.LayerNormalization:
+                layer.__class__ = FusedLayerNormalization
+
+
+# === Batches side by side ===
+def predict_batches_side_by_side(model: keras.Model) -> None:
+    """Marks `model` for `CPU_PREDICT_CALLS_AT_ONCE` predict calls at once.
+
+    One batch at a time leaves the cores idle whenever the graph waits on a
+    small op or a thread barrier; two calls running side by side fill those
+    gaps with the other's matrix products.
+    """
+    model.predict_calls = CPU_PREDICT_CALLS_AT_ONCE
 
 
 def predict_calls_at_once(model: keras.Model) -> int:
     """How many batches may run through `model`'s one predict graph at once.
 
-    On a CPU-only process, `CPU_PREDICT_CALLS_AT_ONCE`: one batch at a time
-    leaves the cores idle whenever the graph waits on a small op or a thread
-    barrier; two calls running side by side fill those gaps with the other's
-    matrix products. Elsewhere (TPUs, GPUs, several steps per execution,
-    several outputs): one, through Keras' own `predict`.
+    `CPU_PREDICT_CALLS_AT_ONCE` for a model `apply_cpu_speedups` marked on a
+    CPU-only process; one (Keras' own `predict`) for any other, and for
+    several steps per execution (TPUs) or several outputs.
     """
     if (
         model.steps_per_execution == 1
         and len(getattr(model, "outputs", None) or ()) == 1
-        and runs_on_cpu_only()
     ):
-        return CPU_PREDICT_CALLS_AT_ONCE
+        return getattr(model, "predict_calls", 1)
     return 1
 
 
@@ -60,3 +278,12 @@ def predict_side_by_side(
     if not outputs:
         return np.zeros((0, *model.outputs[0].shape[1:]), np.float32)
     return np.concatenate(outputs)
+
+
+# Every change, by the name the log gives it, in the order applied.
+CHANGES = {
+    "first_token_last_layer": compute_last_layer_for_first_token,
+    "tokenwise_feedforward": multiply_feedforward_tokenwise,
+    "fused_layer_norms": fuse_layer_norms,
+    "batches_side_by_side": predict_batches_side_by_side,
+}

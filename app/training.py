@@ -1,4 +1,4 @@
-"""Build, train, evaluate and predict with the classifier under one strategy."""
+"""Build, train and copy the classifier under one strategy."""
 
 import logging
 import math
@@ -7,8 +7,10 @@ import keras
 import tensorflow as tf
 
 from app import callbacks as run_callbacks
-from app.model import adapt_backbone, build_classifier, is_encoder_backbone
+from app.cpu_speedups import apply_cpu_speedups, speedups_for_this_process
+from app.model import build_classifier, build_plain_copy
 from app.optimization import build_optimizer
+from tasks import OutputKind
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +21,8 @@ def build_trainable_classifier(
     learning_rate: float,
     num_train_steps: int,
     num_warmup_steps: int,
+    output_kind: OutputKind = OutputKind.CLASSES,
+    cpu_speedups: bool = True,
     steps_per_execution: int = 1,
     dropout: float = 0.1,
     jit_compile: bool = False,
@@ -30,12 +34,19 @@ def build_trainable_classifier(
     Args:
         backbone_fn: callable returning the pretrained keras-hub backbone, so
             that its variables are created under the caller's strategy.
+        output_kind: classes (cross-entropy, accuracy) or one score (mean
+            squared error, RMSE).
+        cpu_speedups: run the model `apply_cpu_speedups` returns (same
+            weights and results); False runs the plain model.
         builds_optimizer_state: False for a run that does not train: Adam's
-            two slots per weight are never allocated (twice the model's
-            size: 173 MiB for all-MiniLM-L6-v2, 840 MiB for BERT-base) and a
-            checkpoint restores the weights and the step count alone.
+            two slots per weight (twice the model's size) are never
+            allocated and a checkpoint restores the weights and the step
+            count alone.
     """
-    model = build_classifier(backbone_fn(), num_labels, dropout=dropout)
+    model = build_classifier(backbone_fn(), num_labels, output_kind, dropout=dropout)
+    log_speedups(cpu_speedups)
+    if cpu_speedups:
+        model = apply_cpu_speedups(model)
     optimizer = build_optimizer(
         model,
         learning_rate,
@@ -46,23 +57,38 @@ def build_trainable_classifier(
     if builds_optimizer_state:
         # Optimizer slots exist before any restore, so a checkpoint fills them.
         optimizer.build(model.trainable_variables)
-    regression = num_labels == 1  # STS-B: one score, mean squared error
+    loss, metric = loss_and_metric(output_kind)
     model.compile(
         optimizer=optimizer,
-        loss=(
-            keras.losses.MeanSquaredError()
-            if regression
-            else keras.losses.SparseCategoricalCrossentropy()
-        ),
-        metrics=[
-            keras.metrics.RootMeanSquaredError(name="rmse")
-            if regression
-            else keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-        ],
+        loss=loss,
+        metrics=[metric],
         steps_per_execution=steps_per_execution,
         jit_compile=jit_compile,
     )
     return model
+
+
+def loss_and_metric(output_kind: OutputKind) -> tuple:
+    """The training loss and the metric Keras logs for `output_kind`."""
+    if output_kind is OutputKind.SCORE:
+        return (
+            keras.losses.MeanSquaredError(),
+            keras.metrics.RootMeanSquaredError(name="rmse"),
+        )
+    return (
+        keras.losses.SparseCategoricalCrossentropy(),
+        keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+    )
+
+
+def log_speedups(cpu_speedups: bool) -> None:
+    if not cpu_speedups:
+        logger.info("Speed changes: none (--cpu_speedups=false): the plain model.")
+        return
+    logger.info(
+        "Speed changes for this process (--cpu_speedups=false for none): %s.",
+        ", ".join(speedups_for_this_process()),
+    )
 
 
 def build_checkpoint_manager(
@@ -131,42 +157,30 @@ def train(
 
 
 def model_copy(model: keras.Model, precision: str | None = None) -> keras.Model:
-    """A copy of `model` with its weights, built in the current strategy's scope.
+    """The plain classifier with `model`'s weights, in the current strategy's scope.
 
-    `precision` (a Keras dtype policy: "float32", "mixed_bfloat16", ...)
-    rebuilds the backbone under that policy and every other layer (dropout,
-    the output layer) in float32. Variables are float32 under any policy, so
-    the copy holds the same values: "float32" gives a model computing in
-    float32 throughout, a mixed policy one whose matrix products run in low
-    precision (`keep_residual_stream_in_float32`).
+    `precision`: as `app.model.build_plain_copy`'s: "float32" gives a model
+    computing in float32 throughout, a mixed policy one whose matrix products
+    run in low precision.
     """
-
-    def clone(layer):
-        config = layer.get_config()
-        if precision is not None and "dtype" in config:
-            config["dtype"] = precision if is_encoder_backbone(layer) else "float32"
-        return layer.__class__.from_config(config)
-
     with tf.distribute.get_strategy().scope():
-        copy = keras.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
-    for layer in copy.layers:  # the clone's backbone is built from its config
-        if is_encoder_backbone(layer):
-            adapt_backbone(layer)
-    return copy
+        return build_plain_copy(model, precision)
 
 
 def single_process_copy(
-    model: keras.Model, precision: str | None = None
+    model: keras.Model, precision: str | None = None, cpu_speedups: bool = True
 ) -> keras.Model:
     """The trained model for evaluating and predicting on the chief alone.
 
     Outside any multi-worker strategy: evaluating and predicting under
     MultiWorkerMirroredStrategy would wait on collectives from workers that
     have finished. `precision`: as `model_copy`'s, for inference in another
-    precision than training's.
+    precision than training's. Built from the plain model, then sped up as
+    the trained one was (`cpu_speedups`).
     """
     copy = model_copy(model, precision)
+    if cpu_speedups:
+        copy = apply_cpu_speedups(copy)
     # The trained optimizer comes along for its step count; it takes no steps.
     copy.compile(
         optimizer=model.optimizer,

@@ -8,9 +8,11 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from app.cpu_speedups import FusedLayerNormalization, apply_cpu_speedups
 from app.export import export_saved_model
-from app.model import FusedLayerNormalization, build_classifier
+from app.model import build_classifier
 from app.preprocessing import ClassifierPreprocessor
+from tasks import OutputKind
 from tests.bert_weights import TINY_VOCABULARY, build_tiny_backbone
 
 TEXTS_A = ["the dog is hairy .", 'He said "no', "a very good film !"]
@@ -28,7 +30,8 @@ print(json.dumps(out["probabilities"].numpy().tolist()))
 
 
 def test_reloaded_in_a_fresh_process_gives_the_same_probabilities(tmp_path):
-    model = build_classifier(build_tiny_backbone(), num_labels=3)
+    # The model a CPU-only run trains: every speed change applied.
+    model = apply_cpu_speedups(build_classifier(build_tiny_backbone(), num_labels=3))
     preprocessor = ClassifierPreprocessor(TINY_VOCABULARY, 32, trim_to_longest=True)
     inputs = preprocessor(
         {"text_a": tf.constant(TEXTS_A), "text_b": tf.constant(TEXTS_B)}
@@ -99,3 +102,17 @@ def test_a_model_trained_in_mixed_precision_is_served_in_float32(
     serve = tf.saved_model.load(export_dir).signatures["serving_default"]
     served = serve(**texts)["probabilities"].numpy()
     np.testing.assert_allclose(served, expected, atol=1e-6)
+
+
+def test_a_score_model_serves_a_score(tmp_path):
+    model = build_classifier(build_tiny_backbone(), 1, OutputKind.SCORE)
+    model.get_layer("score").bias.assign([7.0])
+    preprocessor = ClassifierPreprocessor(TINY_VOCABULARY, 32, trim_to_longest=True)
+    texts = {"text_a": tf.constant(TEXTS_A), "text_b": tf.constant(TEXTS_B)}
+    expected = model(preprocessor(texts), training=False).numpy()
+    export_dir = export_saved_model(model, preprocessor, str(tmp_path / "export"), True)
+    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+    served = serve(**texts)
+    assert list(served) == ["score"]
+    assert served["score"].shape == (3, 1)
+    np.testing.assert_allclose(served["score"].numpy(), expected, atol=1e-6)

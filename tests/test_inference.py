@@ -57,7 +57,7 @@ def test_prediction_runs_two_batches_at_once_on_cpus_in_input_order():
     # Batches of 2: five of them, each its own length, in two threads.
     lengths = (3, 1, 7, 9, 2, 12, 5, 4, 20)
     packed, preprocessor = packed_texts(["a " * n for n in lengths], 32)
-    model = length_model()
+    model = cpu_speedups.apply_cpu_speedups(length_model())
     assert inference.batches_at_once(model) == 2
     model.predict = None  # Keras' one-batch-a-call loop is not used here
     for sort in (False, True):
@@ -75,11 +75,13 @@ def test_side_by_side_prediction_of_no_batches_is_empty():
 
 
 def test_batches_predicted_at_once_by_where_the_model_runs(monkeypatch):
-    model = length_model()
+    assert inference.batches_at_once(length_model()) == 1  # --cpu_speedups=false
+    model = cpu_speedups.apply_cpu_speedups(length_model())
     model.compile(loss="mse")
     assert inference.batches_at_once(model) == 2  # this CPU-only process
     monkeypatch.setattr(cpu_speedups, "runs_on_cpu_only", lambda: False)
-    assert inference.batches_at_once(model) == 1  # a GPU or TPU
+    on_a_gpu = cpu_speedups.apply_cpu_speedups(length_model())
+    assert inference.batches_at_once(on_a_gpu) == 1  # a GPU or TPU
     monkeypatch.undo()
     model.compile(loss="mse", steps_per_execution=8)  # TPUs' iterations_per_loop
     assert inference.batches_at_once(model) == 1
@@ -90,4 +92,5 @@ def test_batches_predicted_at_once_by_where_the_model_runs(monkeypatch):
         def call(self, inputs):
             return inputs
 
-    assert inference.batches_at_once(Subclassed()) == 1
+    subclassed = cpu_speedups.apply_cpu_speedups(Subclassed())
+    assert inference.batches_at_once(subclassed) == 1
