@@ -221,3 +221,39 @@ def test_readme_links_point_at_files():
     local = [t for t in targets if "://" not in t]
     missing = [t for t in local if not (ROOT / t).exists()]
     assert missing == []
+
+
+# Flags of other programs that the docs show: ruff, tensorboard and absl's own.
+OTHER_PROGRAMS_FLAGS = {"check", "logdir", "flagfile", "helpfull", "verbosity"}
+
+
+def project_flags():
+    """Every flag of main.py, of the tools in CHECKED and of bench/."""
+    import dataclasses
+
+    from app.config import RunConfig
+
+    names = {field.name for field in dataclasses.fields(RunConfig)}
+    for path in [*checked_files(), *sorted((ROOT / "bench").glob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            defines = isinstance(node, ast.Call) and re.match(
+                r"DEFINE|add_argument$", _call_name(node)
+            )
+            if defines and node.args:
+                names.update(name.lstrip("-") for name in _strings(node.args[0]))
+    return names
+
+
+def test_flags_the_docs_name_exist():
+    documents = [ROOT / "README.md", ROOT / "bench" / "README.md"]
+    documents += sorted((ROOT / "docs").glob("*.md"))
+    known = project_flags() | OTHER_PROGRAMS_FLAGS
+    unknown = [
+        f"{document.relative_to(ROOT)}: --{name}"
+        for document in documents
+        for name in sorted(
+            set(re.findall(r"--([a-z][a-z0-9_]*)", document.read_text()))
+        )
+        if name not in known
+    ]
+    assert unknown == []
