@@ -88,6 +88,12 @@ class RunConfig:
     num_tpu_cores: int = setting(
         8, "Only used if `use_tpu` is True. Total number of TPU cores."
     )
+    tpu_job_name: str | None = setting(
+        None,
+        "Name of TPU worker, if anything other than 'tpu_worker'. Accepted so "
+        "that the original's command lines run; TPUStrategy finds its workers "
+        "through the cluster resolver, so the value is not used.",
+    )
 
     # === Beyond the original ===
     seed: int = setting(12345, "Seed for weights, dropout and data order.")
