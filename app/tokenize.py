@@ -95,10 +95,13 @@ def build_preprocessor(values: flags.FlagValues):
 
 
 def read_lines(binary) -> Iterator[str]:
-    """Lines split at newline bytes only; bad UTF-8 is dropped, as the original
-    `convert_to_unicode` drops it."""
-    for line in binary:
-        yield line.decode("utf-8", "ignore")
+    """Lines split at newline bytes only; a line that is not UTF-8 is a
+    DataError naming it, as the runner's file readers report it (the
+    original `convert_to_unicode` dropped such bytes silently)."""
+    from tasks.tsv import decode_line
+
+    for line_number, line in enumerate(binary, start=1):
+        yield decode_line(line, "<stdin>", line_number)
 
 
 def batches(lines: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -146,17 +149,18 @@ def main(argv: list[str], stdin=None, stdout=None) -> int:
         print(f"ERROR: {error}\nSee --help for the flags.", file=sys.stderr)
         return 1
     from checkpoints import CheckpointError
+    from tasks import DataError
 
     try:
         preprocessor = build_preprocessor(values)
-    except CheckpointError as error:
+        size = 1 if stdin.isatty() else BATCH_SIZE
+        for lines in batches(read_lines(stdin), size):
+            for ids in packed_ids(preprocessor, lines):
+                print(" ".join(map(str, ids)), file=stdout)
+            stdout.flush()
+    except (CheckpointError, DataError) as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 1
-    size = 1 if stdin.isatty() else BATCH_SIZE
-    for lines in batches(read_lines(stdin), size):
-        for ids in packed_ids(preprocessor, lines):
-            print(" ".join(map(str, ids)), file=stdout)
-        stdout.flush()
     return 0
 
 

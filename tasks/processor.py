@@ -270,13 +270,17 @@ class DataProcessor:
         self, path: str, split: str, layout: SplitLayout
     ) -> list[InputExample]:
         """The examples of one file, every row checked."""
-        examples = []
+        examples, empty_text_lines = [], []
         for line_number, row in read_tsv(path):
             if (layout.has_header and line_number == 1) or not row:
                 continue  # The header, or a blank line (the original crashed on one).
             self._check_num_columns(path, line_number, row, split, layout)
             if self.keep_row(split, row):
-                examples.append(self._build_example(path, line_number, row, layout))
+                example = self._build_example(path, line_number, row, layout)
+                if has_empty_text(example):
+                    empty_text_lines.append(line_number)
+                examples.append(example)
+        warn_empty_texts(path, empty_text_lines)
         if not examples:
             raise DataError(
                 f"{path}: no examples for the {split} split of task '{self.name}'."
@@ -384,6 +388,33 @@ class DataProcessor:
             " Fix the label, or check that --task_name matches the data."
             f" Received: label={label!r}"
         )
+
+
+def has_empty_text(example: InputExample) -> bool:
+    """Whether `text_a`, or a pair's `text_b`, is empty or only whitespace."""
+    texts = (example.text_a, example.text_b)
+    return any(text is not None and not text.strip() for text in texts)
+
+
+def warn_empty_texts(path: str, line_numbers: list[int]) -> None:
+    """Warns of examples with an empty text, which the original reads as they are.
+
+    They stay (dropping them would change the task's example count and guids),
+    but a text lost to a broken export trains the model on nothing.
+    """
+    if not line_numbers:
+        return
+    shown = ", ".join(map(str, line_numbers[:10]))
+    more = ", ..." if len(line_numbers) > 10 else ""
+    logger.warning(
+        "%s: %d example(s) with an empty text field, at line(s) %s%s. They are"
+        " kept, as the original keeps them; fix or remove those lines if a text"
+        " is missing by mistake.",
+        path,
+        len(line_numbers),
+        shown,
+        more,
+    )
 
 
 def check_score(label: str, where: str, task_name: str) -> float:

@@ -21,12 +21,41 @@ def read_lines(path: str, keep_line_ends: bool = False) -> Iterator[tuple[int, s
     `keep_line_ends` (which a CSV reader needs for line breaks inside quotes).
     A byte order mark at the start of the file is dropped.
     """
-    with tf.io.gfile.GFile(path, "rb") as file:
-        for line_number, raw_line in enumerate(file, start=1):
-            text = _decode_line(raw_line, path, line_number)
-            if line_number == 1:
-                text = text.removeprefix("\ufeff")
-            yield line_number, text if keep_line_ends else text.rstrip("\r\n")
+    for line_number, raw_line in enumerate(_read_raw_lines(path), start=1):
+        text = decode_line(raw_line, path, line_number)
+        if line_number == 1:
+            text = text.removeprefix("\ufeff")
+        yield line_number, text if keep_line_ends else text.rstrip("\r\n")
+
+
+def _read_raw_lines(path: str) -> Iterator[bytes]:
+    """The file's lines as bytes; a folder or an unreadable file is a DataError."""
+    # GFile reads a folder as an empty file, which would read as "no rows".
+    if tf.io.gfile.isdir(path):
+        raise DataError(
+            f"{path} is a directory, not a data file. Pass the path of the file"
+            f" inside it that holds the rows. Received: path={path}"
+        )
+    try:
+        with tf.io.gfile.GFile(path, "rb") as file:
+            yield from file
+    except (tf.errors.OpError, OSError) as error:
+        raise DataError(_unreadable_message(path, error)) from error
+
+
+def _unreadable_message(path: str, error: Exception) -> str:
+    if isinstance(error, (tf.errors.PermissionDeniedError, PermissionError)):
+        return (
+            f"{path}: permission denied: this user may not read the file. Give"
+            f" it read permission (e.g. `chmod a+r {path}`) or copy it to a"
+            " readable place."
+        )
+    reason = (getattr(error, "message", None) or str(error)).strip()
+    reason = reason.splitlines()[0] if reason else type(error).__name__
+    return (
+        f"{path}: cannot read the file ({reason}). Check that it exists and is"
+        " readable, then run again."
+    )
 
 
 def read_tsv(path: str) -> Iterator[tuple[int, list[str]]]:
@@ -55,8 +84,8 @@ def read_tsv(path: str) -> Iterator[tuple[int, list[str]]]:
         yield reader.line_num, columns
 
 
-def _decode_line(raw_line: bytes, path: str, line_number: int) -> str:
-    """Decodes one line as UTF-8."""
+def decode_line(raw_line: bytes, path: str, line_number: int) -> str:
+    """Decodes one line as UTF-8; a DataError names the file and line if not."""
     try:
         text = raw_line.decode("utf-8")
     except UnicodeDecodeError as error:

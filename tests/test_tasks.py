@@ -6,7 +6,11 @@ rows, so a reader that treats `"` as a quote character would merge or alter
 rows and fail these tests.
 """
 
+import ctypes
+import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -308,7 +312,8 @@ def test_unknown_label_names_file_line_and_allowed_labels(tmp_path):
 
 def test_csv_task_without_a_file_for_the_split(tmp_path):
     with pytest.raises(DataError) as error:
-        CsvProcessor(train_file="train.csv").get_test_examples(str(tmp_path))
+        options = TaskOptions(train_file="train.csv")
+        CsvProcessor(options).get_test_examples(str(tmp_path))
     assert "reads its test split from --test_file, which is not set" in str(error.value)
 
 
@@ -528,8 +533,9 @@ def test_write_sst2_splits_is_deterministic(tmp_path):
         write_sst2_splits(source_path, str(output_dir), seed=seed)
         return [(output_dir / name).read_bytes() for name in file_names]
 
-    assert written("first", 12345) == written("second", 12345)
-    assert written("first", 12345) != written("other_seed", 7)
+    first = written("first", 12345)  # an output_dir is written once
+    assert first == written("second", 12345)
+    assert first != written("other_seed", 7)
 
 
 def test_write_sst2_splits_drops_zero_scores(tmp_path):
@@ -581,3 +587,103 @@ def test_movie_reviews_command_line(tmp_path, capsys):
     )
     assert movie_reviews_main([f"--source={tmp_path}/absent", "--output_dir=x"]) == 1
     assert "Movie review file not found" in capsys.readouterr().err
+
+
+# === Files that cannot be read, and texts that are empty ===
+
+
+def test_empty_texts_are_warned_about_with_file_lines_and_count(tmp_path, caplog):
+    path = write_tsv(
+        tmp_path / "train.tsv",
+        [
+            MRPC_HEADER,
+            ["1", "1", "2", "a text", "another"],
+            ["0", "3", "4", "", "the pair's second text"],
+            ["1", "5", "6", "a text", "  "],
+            ["0", "7", "8", "a text", "another"],
+        ],
+    )
+    examples = MrpcProcessor().get_train_examples(str(tmp_path))
+    assert [example.guid for example in examples] == [
+        "train-1",
+        "train-2",
+        "train-3",
+        "train-4",
+    ]
+    assert (
+        f"{path}: 2 example(s) with an empty text field, at line(s) 3, 4. They"
+        " are kept, as the original keeps them" in caplog.text
+    )
+
+
+def test_a_file_without_empty_texts_warns_nothing(tmp_path, caplog):
+    write_mrpc(tmp_path)
+    MrpcProcessor().get_train_examples(str(tmp_path))
+    assert "empty text" not in caplog.text
+
+
+def test_a_directory_where_a_data_file_belongs_says_so(tmp_path):
+    (tmp_path / "train.tsv").mkdir()
+    with pytest.raises(DataError) as error:
+        MrpcProcessor().get_train_examples(str(tmp_path))
+    assert str(error.value) == (
+        f"{tmp_path}/train.tsv is a directory, not a data file. Pass the path of"
+        f" the file inside it that holds the rows. Received: path={tmp_path}/"
+        "train.tsv"
+    )
+
+
+def test_an_unreadable_data_file_is_a_data_error(tmp_path, monkeypatch):
+    write_mrpc(tmp_path)
+    path = str(tmp_path / "train.tsv")
+
+    def refuse(name, mode="r"):
+        raise tf.errors.PermissionDeniedError(None, None, f"{name}; Permission denied")
+
+    # Root reads any file, so the refusal is simulated here; the subprocess
+    # test below drops root's override.
+    monkeypatch.setattr(tf.io.gfile, "GFile", refuse)
+    with pytest.raises(DataError) as error:
+        MrpcProcessor().get_train_examples(str(tmp_path))
+    assert str(error.value) == (
+        f"{path}: permission denied: this user may not read the file. Give it"
+        f" read permission (e.g. `chmod a+r {path}`) or copy it to a readable"
+        " place."
+    )
+
+
+READ_TRAIN_SPLIT = """
+import sys
+from tasks import DataError, MrpcProcessor
+try:
+    MrpcProcessor().get_train_examples(sys.argv[1])
+except DataError as error:
+    print(error)
+"""
+
+
+def without_root_file_access():
+    """Drops root's power to read any file, for the child about to start."""
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, capability, 0, 0, 0):  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_a_file_without_read_permission_in_a_real_process(tmp_path):
+    write_mrpc(tmp_path)
+    path = tmp_path / "train.tsv"
+    path.chmod(0)
+    result = subprocess.run(
+        [sys.executable, "-c", READ_TRAIN_SPLIT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=pathlib.Path(__file__).parents[1],
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        preexec_fn=without_root_file_access,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stdout.startswith(f"{path}: permission denied: ")

@@ -83,3 +83,27 @@ def test_as_a_module_with_a_bad_flag():
     assert result.returncode == 1
     assert result.stderr.startswith("ERROR: flag --max_seq_length=x")
     assert "Traceback" not in result.stderr
+
+
+def test_a_line_that_is_not_utf8_exits_1_naming_it(tmp_path, capsys):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("".join(t + "\n" for t in TINY_VOCABULARY))
+    stdout = io.StringIO()
+    stdin = io.BytesIO(b"the dog\nthe caf\xe9\nthe cat\n")
+    code = tokenize.main(["tokenize", f"--vocab_file={vocab}"], stdin, stdout)
+    assert (code, stdout.getvalue()) == (1, "")
+    assert capsys.readouterr().err == (
+        "ERROR: <stdin>, line 2: the line is not valid UTF-8 (invalid "
+        "continuation byte at byte 7 of the line). Data files must be UTF-8 "
+        "encoded; convert the file, e.g. with `iconv -f latin1 -t utf-8`. "
+        "Received: bytes=b'the caf\\xe9\\n'\n"
+    )
+
+
+def test_a_checkpoint_folder_refuses_the_opposite_case(huggingface_dir, capsys):
+    argv = [f"--init_checkpoint={huggingface_dir}", "--nodo_lower_case"]
+    code, output = run(argv, "the dog\n")
+    assert (code, output) == (1, [])
+    assert "says `do_lower_case: true`" in capsys.readouterr().err
+    code, output = run([*argv, "--allow_case_mismatch"], "the dog\n")
+    assert (code, output) == (0, ["2 5 7 3"])
