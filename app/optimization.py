@@ -156,8 +156,9 @@ def build_optimizer(
             gradient_accumulation_steps if gradient_accumulation_steps > 1 else None
         ),
     )
-    # By variable, not by name: Keras matches names against `gamma`/`beta`
-    # only, which would decay LayerNorm.
+    # By variable, not by name: Keras matches `var_names` against a
+    # variable's name, `gamma`/`beta` on a Keras variable and the path only on
+    # TensorFlow's (app.compat).
     optimizer.exclude_from_weight_decay(
         var_list=[v for v in model.trainable_variables if excluded_from_weight_decay(v)]
     )

@@ -145,10 +145,10 @@ class ClassifierPreprocessor(keras.layers.Layer):
             end_value=self.sep_token_id,
             pad_value=self.pad_token_id,
             truncate="round_robin",
-            _allow_python_workflow=False,
         )
         # Every call, eager or inside tf.data or an export, runs one of these
-        # graphs: traced once per process and kind, not once per dataset
+        # graphs (where keras-hub's packer takes its TensorFlow path, see
+        # app.compat): traced once per process and kind, not once per dataset
         # (a trace costs more than packing a whole dev set).
         strings = tf.TensorSpec([None], tf.string)
         self._pack_in_graph = {

@@ -1,12 +1,13 @@
 """Pick the tf.distribute strategy once, at startup, and say why."""
 
-import functools
+import dataclasses
 import json
 import logging
 import os
-import time
 
 import tensorflow as tf
+
+from app.compat import BatchSafeMultiWorkerMirroredStrategy
 
 logger = logging.getLogger(__name__)
 
@@ -75,30 +76,6 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-class BatchSafeMultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-    """MultiWorkerMirroredStrategy that Keras 3 `fit` can run under.
-
-    Two calls Keras makes fail on the plain strategy:
-    - before the first step, `fit` reduces a whole nested data batch to learn
-      the input shapes, but the strategy reduces single tensors only; the
-      first local replica's batch carries the same shapes;
-    - each step reduces scalar metrics with `axis=0`, which a scalar lacks;
-      the mean over replicas needs no axis.
-    """
-
-    def reduce(self, reduce_op, value, axis):
-        if tf.nest.is_nested(value):
-            return tf.nest.map_structure(
-                lambda item: self.experimental_local_results(item)[0], value
-            )
-        if (
-            axis is not None
-            and self.experimental_local_results(value)[0].shape.rank == 0
-        ):
-            axis = None
-        return super().reduce(reduce_op, value, axis)
-
-
 def _tpu_strategy(tpu: str | None, zone: str | None, project: str | None):
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
         tpu=tpu, zone=zone, project=project
@@ -112,11 +89,9 @@ def resolve_precision(name: str, strategy: tf.distribute.Strategy) -> str:
     """The Keras dtype policy for `--precision`; `auto` picks per device, logged.
 
     `auto`: mixed_bfloat16 on TPUs, mixed_float16 on GPUs with tensor cores
-    (compute capability 7.0+), float32 elsewhere. CPUs stay float32 even
-    with native bfloat16 (AVX512_BF16, AMX): on a 2-core AMD EPYC with
-    AVX512_BF16 the demo trained about 1.3x faster in mixed_bfloat16 but
-    reached 82.8% mean dev accuracy over three seeds against 83.6% in float32
-    (README, "The demo"), so it is there to ask for, not a default.
+    (compute capability 7.0+), float32 elsewhere. CPUs train in float32 even
+    with native bfloat16 (AVX512_BF16, AMX): bfloat16 training cost dev
+    accuracy on the demo (docs/), so it is there to ask for, not a default.
     """
     if name != "auto":
         return name
@@ -137,86 +112,29 @@ def resolve_precision(name: str, strategy: tf.distribute.Strategy) -> str:
     return policy
 
 
-# bfloat16 evaluation pays only where the CPU multiplies bfloat16 matrices
-# clearly faster than float32: the matrix products are about 60% of a
-# forward pass here, and every matrix layer adds casts.
-BFLOAT16_MIN_MATMUL_SPEEDUP = 1.3
+def resolve_inference_precision(
+    name: str, training_policy: str, cpuinfo_path: str | None = None
+) -> str:
+    """The dtype policy that evaluation and prediction run in, logged.
 
-
-def resolve_inference_precision(name: str, training_policy: str) -> str:
-    """The dtype policy that evaluation and prediction run in, logged if new.
-
-    `auto` on a CPU with bfloat16 instructions (AVX512_BF16, AMX) that
-    trained in float32: mixed_bfloat16 if this CPU multiplies bfloat16
-    matrices at least `BFLOAT16_MIN_MATMUL_SPEEDUP` times as fast as float32
-    (timed once per process, a fraction of a second, so every seed of a
-    run gets the same choice). The instructions alone do not
-    say: on a 2-core AMD EPYC with AVX512_BF16 prediction ran about 1.3x
-    faster in bfloat16 (and dev accuracy of three float32-trained demo
-    models moved by at most 0.2 points), on a 2-core Intel Xeon with
-    AVX512_BF16 but no AMX the matrix products ran 0.58x as fast and
-    prediction about 0.6x.
-    Otherwise the training policy. The export computes in float32 either way.
+    `auto` after float32 training on a machine without GPU: the choice of
+    `cpu_inference_precision` from the CPU's vendor and flags, so the same
+    command on the same kind of machine gives the same numbers. Otherwise
+    the training policy. The export computes in float32 either way.
     """
     if (
         name != "auto"
         or training_policy != "float32"
         or tf.config.list_physical_devices("GPU")
-        or not cpu_has_bfloat16()
     ):
         return training_policy
-    speedup = this_cpus_bfloat16_speedup()
-    if speedup >= BFLOAT16_MIN_MATMUL_SPEEDUP:
-        logger.info(
-            "Evaluation and prediction: mixed_bfloat16 (--precision=auto: this "
-            "CPU multiplied bfloat16 matrices %.2fx as fast as float32; training "
-            "stays float32).",
-            speedup,
-        )
-        return "mixed_bfloat16"
+    policy, reason = cpu_inference_precision(read_cpu_info(cpuinfo_path))
     logger.info(
-        "Evaluation and prediction: float32 (--precision=auto: this CPU has "
-        "bfloat16 instructions but multiplied bfloat16 matrices only %.2fx as "
-        "fast as float32; mixed_bfloat16 pays from %.1fx).",
-        speedup,
-        BFLOAT16_MIN_MATMUL_SPEEDUP,
+        "Evaluation and prediction: %s (--precision=auto: %s; training stays float32).",
+        policy,
+        reason,
     )
-    return training_policy
-
-
-@functools.cache
-def this_cpus_bfloat16_speedup() -> float:
-    """`bfloat16_matmul_speedup()`, measured once per process."""
-    return bfloat16_matmul_speedup()
-
-
-def bfloat16_matmul_speedup(
-    rows: int = 1024, depth: int = 384, columns: int = 1536, repeats: int = 8
-) -> float:
-    """float32 time / bfloat16 time of one matrix product, best of `repeats`.
-
-    The default shape is a BERT feed-forward layer's for 32 sentences of 32
-    tokens. The two precisions are timed in turns, so load from other
-    processes falls on both alike.
-    """
-    product = tf.function(tf.matmul)
-    best = {}
-    with tf.device("/CPU:0"):
-        a = tf.random.stateless_uniform((rows, depth), seed=(1, 2))
-        b = tf.random.stateless_uniform((depth, columns), seed=(3, 4))
-        operands = {
-            dtype: (tf.cast(a, dtype), tf.cast(b, dtype))
-            for dtype in (tf.float32, tf.bfloat16)
-        }
-        for dtype, (x, y) in operands.items():
-            product(x, y).numpy()  # traced and warm
-            best[dtype] = float("inf")
-        for _ in range(repeats):
-            for dtype, (x, y) in operands.items():
-                start = time.perf_counter()
-                product(x, y).numpy()
-                best[dtype] = min(best[dtype], time.perf_counter() - start)
-    return best[tf.float32] / best[tf.bfloat16]
+    return policy
 
 
 def resolve_pad_to_multiple_of(
@@ -226,9 +144,7 @@ def resolve_pad_to_multiple_of(
 
     GPUs (tensor cores want multiples of 8) and XLA (which compiles once per
     shape) do better with few distinct lengths: 8. CPUs run a graph traced
-    for any length and pay for every padded token: 1 (length-bucketed
-    training on the demo's sentences ran 1.19x faster than with 8 on an AVX2
-    CPU; length-sorted prediction was within the noise).
+    for any length and pay for every padded token: 1.
     """
     if value or pads_statically:
         return value or 1
@@ -244,14 +160,61 @@ def resolve_pad_to_multiple_of(
     return value
 
 
-def cpu_has_bfloat16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
-    """Whether the CPU multiplies bfloat16 natively (Linux; False elsewhere)."""
+CPUINFO_PATH = "/proc/cpuinfo"
+BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+@dataclasses.dataclass(frozen=True)
+class CpuInfo:
+    """The first CPU's entry in /proc/cpuinfo."""
+
+    vendor: str = ""  # vendor_id: "GenuineIntel", "AuthenticAMD", ...
+    flags: frozenset[str] = frozenset()
+
+
+def read_cpu_info(path: str | None = None) -> CpuInfo:
+    """Vendor and flags of the first CPU in `path` (default `CPUINFO_PATH`).
+
+    Empty where the file is missing (not Linux): no bfloat16 is assumed.
+    """
+    vendor, flags = "", None
     try:
-        with open(cpuinfo_path, encoding="utf-8") as file:
+        with open(path or CPUINFO_PATH, encoding="utf-8") as file:
             for line in file:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "vendor_id" and not vendor:
+                    vendor = value.strip()
+                elif key in ("flags", "Features") and flags is None:
+                    flags = frozenset(value.split())  # "Features" on Arm
+                if vendor and flags is not None:
+                    break
     except OSError:
         pass
-    return False
+    return CpuInfo(vendor, flags or frozenset())
+
+
+def cpu_has_bfloat16(cpuinfo_path: str | None = None) -> bool:
+    """Whether the CPU multiplies bfloat16 natively (Linux; False elsewhere)."""
+    return bool(read_cpu_info(cpuinfo_path).flags & BFLOAT16_FLAGS)
+
+
+def cpu_inference_precision(cpu: CpuInfo) -> tuple[str, str]:
+    """The policy a float32-trained model predicts in on `cpu`, and the reason.
+
+    A fixed rule on vendor and flags; the measurements behind it are in
+    docs/. AMX multiplies bfloat16 tiles; on AMD CPUs AVX512_BF16 multiplies
+    bfloat16 faster than float32, on Intel CPUs without AMX slower.
+    """
+    if "amx_bf16" in cpu.flags:
+        return "mixed_bfloat16", "the CPU has AMX bfloat16 tiles"
+    if "avx512_bf16" not in cpu.flags:
+        return "float32", "the CPU has no bfloat16 instructions (AVX512_BF16, AMX)"
+    if cpu.vendor == "AuthenticAMD":
+        return "mixed_bfloat16", "an AMD CPU with AVX512_BF16"
+    vendor = cpu.vendor or "unknown vendor"
+    return (
+        "float32",
+        f"AVX512_BF16 without AMX ({vendor}), where bfloat16 products are not "
+        "known to beat float32",
+    )

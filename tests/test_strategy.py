@@ -1,24 +1,24 @@
 """Strategy and precision choices, and the reasons logged for them."""
 
 import dataclasses
+import importlib
 import json
 import logging
-import subprocess
-import sys
+import os
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
+import app
 from app import strategy as strategy_module
 from app.config import RunConfig, validate
 from app.errors import ConfigError
 from app.strategy import (
-    BFLOAT16_MIN_MATMUL_SPEEDUP,
-    bfloat16_matmul_speedup,
+    CpuInfo,
     count_tf_config_workers,
     cpu_has_bfloat16,
     is_chief,
+    read_cpu_info,
     resolve_inference_precision,
     resolve_pad_to_multiple_of,
     resolve_precision,
@@ -47,13 +47,37 @@ def test_the_default_strategy_is_its_own_chief():
     assert is_chief(tf.distribute.get_strategy())
 
 
+AMD_AVX512_BF16 = "vendor_id : AuthenticAMD\nflags : fpu avx2 avx512f avx512_bf16\n"
+INTEL_AVX512_BF16 = "vendor_id : GenuineIntel\nflags : fpu avx2 avx512f avx512_bf16\n"
+INTEL_AMX = (
+    "vendor_id : GenuineIntel\nflags : fpu avx512f avx512_bf16 amx_bf16 amx_tile\n"
+)
+AMD_AVX2 = "vendor_id : AuthenticAMD\nflags : fpu avx avx2\n"
+ARM_BF16 = "processor : 0\nFeatures : fp asimd bf16 i8mm\n"
+
+
+def write_cpuinfo(tmp_path, text: str) -> str:
+    """A fake /proc/cpuinfo of two CPUs with `text` each; returns its path."""
+    path = tmp_path / "cpuinfo"
+    path.write_text(f"processor : 0\n{text}\nprocessor : 1\n{text}")
+    return str(path)
+
+
+def test_cpu_vendor_and_flags_are_read_from_cpuinfo(tmp_path):
+    cpu = read_cpu_info(write_cpuinfo(tmp_path, INTEL_AMX))
+    assert cpu == CpuInfo(
+        "GenuineIntel",
+        frozenset({"fpu", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}),
+    )
+    assert read_cpu_info(write_cpuinfo(tmp_path, ARM_BF16)).flags >= {"bf16"}
+    assert read_cpu_info(str(tmp_path / "missing")) == CpuInfo()
+
+
 def test_bfloat16_is_read_from_the_cpu_flags(tmp_path):
-    with_bf16 = tmp_path / "with"
-    with_bf16.write_text("processor : 0\nflags : fpu avx512f avx512_bf16 sse\n")
-    without = tmp_path / "without"
-    without.write_text("processor : 0\nflags : fpu avx2 sse\n")
-    assert cpu_has_bfloat16(str(with_bf16))
-    assert not cpu_has_bfloat16(str(without))
+    assert cpu_has_bfloat16(write_cpuinfo(tmp_path, AMD_AVX512_BF16))
+    assert cpu_has_bfloat16(write_cpuinfo(tmp_path, INTEL_AMX))
+    assert not cpu_has_bfloat16(write_cpuinfo(tmp_path, AMD_AVX2))
+    assert not cpu_has_bfloat16(write_cpuinfo(tmp_path, ARM_BF16))
     assert not cpu_has_bfloat16(str(tmp_path / "missing"))
 
 
@@ -77,77 +101,59 @@ def test_auto_precision_keeps_cpus_in_float32_and_says_why(monkeypatch, caplog):
     assert "CPU without native bfloat16" in caplog.text
 
 
-def pretend_bfloat16_cpu(monkeypatch, speedup: float | None) -> list:
-    """A CPU with bfloat16 instructions (None: without) whose bfloat16 matrix
-    products run `speedup` times as fast; returns the list of timings asked."""
-    asked = []
+@pytest.mark.parametrize(
+    "cpuinfo, expected",
+    [
+        (INTEL_AMX, "mixed_bfloat16"),
+        (AMD_AVX512_BF16, "mixed_bfloat16"),
+        (INTEL_AVX512_BF16, "float32"),
+        (AMD_AVX2, "float32"),
+        (ARM_BF16, "float32"),
+        ("flags : avx512_bf16\n", "float32"),  # no vendor_id: not known to pay
+    ],
+)
+def test_inference_precision_is_decided_from_vendor_and_flags(
+    tmp_path, monkeypatch, caplog, cpuinfo, expected
+):
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
-    monkeypatch.setattr(
-        strategy_module, "cpu_has_bfloat16", lambda: speedup is not None
-    )
-
-    def measured():
-        asked.append(speedup)
-        return speedup
-
-    monkeypatch.setattr(strategy_module, "this_cpus_bfloat16_speedup", measured)
-    return asked
-
-
-def test_inference_precision_is_bfloat16_after_float32_training_where_it_pays(
-    monkeypatch, caplog
-):
     caplog.set_level(logging.INFO)
-    pretend_bfloat16_cpu(monkeypatch, speedup=1.9)
+    path = write_cpuinfo(tmp_path, cpuinfo)
+    assert resolve_inference_precision("auto", "float32", path) == expected
+    # Same command, same kind of machine: the same choice, nothing timed.
+    assert resolve_inference_precision("auto", "float32", path) == expected
+    assert caplog.text.count(f"Evaluation and prediction: {expected} (") == 2
+
+
+def test_inference_precision_logs_the_reason(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    caplog.set_level(logging.INFO)
+    resolve_inference_precision("auto", "float32", write_cpuinfo(tmp_path, INTEL_AMX))
+    assert "(--precision=auto: the CPU has AMX bfloat16 tiles;" in caplog.text
+    intel = write_cpuinfo(tmp_path, INTEL_AVX512_BF16)
+    resolve_inference_precision("auto", "float32", intel)
+    assert "AVX512_BF16 without AMX (GenuineIntel)" in caplog.text
+
+
+def test_inference_precision_reads_the_default_cpuinfo_path(tmp_path, monkeypatch):
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    path = write_cpuinfo(tmp_path, AMD_AVX512_BF16)
+    monkeypatch.setattr(strategy_module, "CPUINFO_PATH", path)
     assert resolve_inference_precision("auto", "float32") == "mixed_bfloat16"
-    assert "Evaluation and prediction: mixed_bfloat16" in caplog.text
-    assert "multiplied bfloat16 matrices 1.90x as fast as float32" in caplog.text
+
+
+def test_inference_precision_follows_flags_gpus_and_training(tmp_path, monkeypatch):
+    amx = write_cpuinfo(tmp_path, INTEL_AMX)
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
     # Asked for explicitly, or trained in another precision: that one.
-    assert resolve_inference_precision("float32", "float32") == "float32"
-    assert resolve_inference_precision("auto", "mixed_bfloat16") == "mixed_bfloat16"
+    assert resolve_inference_precision("float32", "float32", amx) == "float32"
+    assert resolve_inference_precision("auto", "mixed_float16", amx) == "mixed_float16"
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["gpu"])
-    assert resolve_inference_precision("auto", "float32") == "float32"
+    assert resolve_inference_precision("auto", "float32", amx) == "float32"
 
 
-def test_bfloat16_instructions_that_multiply_slower_keep_inference_in_float32(
-    monkeypatch, caplog
-):
-    # As on a 2-core Intel Xeon with AVX512_BF16 and no AMX.
-    caplog.set_level(logging.INFO)
-    asked = pretend_bfloat16_cpu(monkeypatch, speedup=0.58)
-    assert resolve_inference_precision("auto", "float32") == "float32"
-    assert "only 0.58x as fast as float32" in caplog.text
-    assert asked == [0.58]
-    # Just under the threshold is not enough either.
-    pretend_bfloat16_cpu(monkeypatch, speedup=BFLOAT16_MIN_MATMUL_SPEEDUP - 0.01)
-    assert resolve_inference_precision("auto", "float32") == "float32"
-
-
-def test_cpus_without_bfloat16_instructions_are_not_timed(monkeypatch, caplog):
-    caplog.set_level(logging.INFO)
-    asked = pretend_bfloat16_cpu(monkeypatch, speedup=None)
-    assert resolve_inference_precision("auto", "float32") == "float32"
-    assert asked == [] and "Evaluation and prediction" not in caplog.text
-
-
-def test_the_speedup_is_measured_once_per_process(monkeypatch):
-    # So every seed of a --num_seeds run evaluates in the same precision.
-    timings = []
-    monkeypatch.setattr(
-        strategy_module, "bfloat16_matmul_speedup", lambda: timings.append(1) or 2.0
-    )
-    strategy_module.this_cpus_bfloat16_speedup.cache_clear()
-    try:
-        assert strategy_module.this_cpus_bfloat16_speedup() == 2.0
-        assert strategy_module.this_cpus_bfloat16_speedup() == 2.0
-    finally:
-        strategy_module.this_cpus_bfloat16_speedup.cache_clear()
-    assert timings == [1]
-
-
-def test_bfloat16_matmul_speedup_times_this_cpu():
-    speedup = bfloat16_matmul_speedup(rows=64, depth=64, columns=64, repeats=2)
-    assert np.isfinite(speedup) and speedup > 0
+def test_no_timing_is_left_in_the_run_path():
+    assert not hasattr(strategy_module, "bfloat16_matmul_speedup")
+    assert not hasattr(strategy_module, "this_cpus_bfloat16_speedup")
 
 
 def test_padding_multiple_is_chosen_per_device(monkeypatch):
@@ -179,34 +185,8 @@ def test_padding_multiple_out_of_range_is_refused(tmp_path):
             validate(dataclasses.replace(config, pad_to_multiple_of=value))
 
 
-def test_onednn_is_on_before_tensorflow_loads_unless_set():
-    show = "import os, app; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
-    for given, expected in ((None, "1"), ("0", "0")):
-        environment = {"PATH": "/usr/bin:/bin", "PYTHONPATH": "."}
-        if given is not None:
-            environment["TF_ENABLE_ONEDNN_OPTS"] = given
-        shown = subprocess.run(
-            [sys.executable, "-c", show],
-            env=environment,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        assert shown.stdout.strip() == expected
-
-
-def test_gradient_accumulation_is_refused_on_several_replicas(tmp_path):
-    from app.runner import check_accumulation_replicas
-
-    class TwoReplicas:
-        num_replicas_in_sync = 2
-
-    accumulating = training_config(tmp_path, gradient_accumulation_steps=4)
-    with pytest.raises(ConfigError, match="--gradient_accumulation_steps=4 works on"):
-        check_accumulation_replicas(accumulating, TwoReplicas())
-    # One replica accumulates; several replicas without accumulation train.
-    check_accumulation_replicas(accumulating, tf.distribute.get_strategy())
-    single = dataclasses.replace(accumulating, gradient_accumulation_steps=1)
-    check_accumulation_replicas(single, TwoReplicas())
-    evaluating = dataclasses.replace(accumulating, do_train=False)
-    check_accumulation_replicas(evaluating, TwoReplicas())
+def test_importing_app_leaves_the_environment_alone():
+    # main() sets TensorFlow's environment; importing the package does not.
+    before = dict(os.environ)
+    importlib.reload(app)
+    assert dict(os.environ) == before
