@@ -6,9 +6,14 @@ gathered from the packed rows in their order and padded per batch.
 """
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
+
+from app.preprocessing import UNKNOWN_TOKEN
+from tasks import InputExample
+from tasks.dataset import build_dataset
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -71,13 +76,16 @@ class PackedExamples:
     """Every example of a set tokenized and packed once, without padding.
 
     Rows are `[CLS] a [SEP] (b [SEP])` as the preprocessor packs them; batches
-    gather rows and pad them (`batch_inputs`), so epochs, evaluations and the
-    length sort never tokenize again.
+    gather rows and pad them (`batch_inputs`), so epochs, evaluations, the
+    length sort and the data report never tokenize again.
     """
 
     token_ids: tf.RaggedTensor  # (num_examples, None) int32
     segment_ids: tf.RaggedTensor  # (num_examples, None) int32
     labels: tf.Tensor | None  # (num_examples,), or None for unlabelled sets
+    # WordPieces of both texts before truncation, and the [UNK]s among them.
+    token_counts: np.ndarray  # (num_examples,) int64
+    unknown_counts: np.ndarray  # (num_examples,) int64
 
     def __len__(self) -> int:
         return int(self.token_ids.nrows())
@@ -88,6 +96,22 @@ class PackedExamples:
         return self.token_ids.row_lengths().numpy()
 
 
+def pack_splits(
+    splits: Mapping[str, Sequence[InputExample]],
+    label_list: Sequence[str],
+    is_pair: bool,
+    preprocessor,
+) -> dict[str, PackedExamples]:
+    """Each split packed once, by name; test labels are placeholders, left out."""
+    return {
+        split: pack_examples(
+            build_dataset(examples, label_list, is_pair, with_labels=split != "test"),
+            preprocessor,
+        )
+        for split, examples in splits.items()
+    }
+
+
 def pack_examples(
     examples: tf.data.Dataset, preprocessor, chunk_size: int = 1024
 ) -> PackedExamples:
@@ -95,17 +119,20 @@ def pack_examples(
 
     `examples` holds feature dicts, or `(features, label)` pairs. The chunks
     come from tf.data and go through the preprocessor's one traced graph: a
-    `map` over a new dataset would set up that graph again each time (0.3-0.4
-    s on a CPU, as long as packing 15,000 examples this way).
+    `map` over a new dataset would set up that graph again each time.
     """
     labelled = isinstance(examples.element_spec, tuple)
-    token_ids, segment_ids, labels = [], [], []
+    count_whole = _whole_text_counter(preprocessor)
+    token_ids, segment_ids, labels, counts, unknown = [], [], [], [], []
     for chunk in examples.batch(chunk_size).prefetch(1):
         features = chunk[0] if labelled else chunk
         packed = preprocessor(features)
         lengths = tf.reduce_sum(tf.cast(packed["padding_mask"], tf.int32), axis=1)
         token_ids.append(tf.RaggedTensor.from_tensor(packed["token_ids"], lengths))
         segment_ids.append(tf.RaggedTensor.from_tensor(packed["segment_ids"], lengths))
+        chunk_counts = _count_tokens(features, token_ids[-1], preprocessor, count_whole)
+        counts.append(chunk_counts[0])
+        unknown.append(chunk_counts[1])
         if labelled:
             labels.append(chunk[1])
     if not token_ids:
@@ -113,13 +140,59 @@ def pack_examples(
             tf.zeros([0], tf.int32), tf.zeros([0], tf.int64)
         )
         token_ids = segment_ids = [empty]
+        counts = unknown = [np.zeros(0, np.int64)]
         if labelled:
             labels = [tf.zeros([0], examples.element_spec[1].dtype)]
     return PackedExamples(
         token_ids=tf.concat(token_ids, axis=0),
         segment_ids=tf.concat(segment_ids, axis=0),
         labels=tf.concat(labels, axis=0) if labelled else None,
+        token_counts=np.concatenate(counts),
+        unknown_counts=np.concatenate(unknown),
     )
+
+
+def _count_tokens(
+    features: dict, token_ids: tf.RaggedTensor, preprocessor, count_whole
+):
+    """(chunk,) WordPieces of each example before truncation, and its [UNK]s.
+
+    A row shorter than `sequence_length` was packed whole: its count is its
+    length less [CLS] and its [SEP]s (one more for a non-empty `text_b`).
+    Only rows that reach `sequence_length`, which the packer may have cut,
+    are tokenized again in full.
+    """
+    lengths = token_ids.row_lengths().numpy()
+    special_tokens = np.full(len(lengths), 2)
+    if "text_b" in features:
+        special_tokens += features["text_b"].numpy() != b""
+    counts = (lengths - special_tokens).astype(np.int64)
+    unknown_id = preprocessor.vocabulary.index(UNKNOWN_TOKEN)
+    is_unknown = tf.cast(token_ids == unknown_id, tf.int64)
+    unknown = tf.reduce_sum(is_unknown, axis=1).numpy()
+    cut = np.flatnonzero(lengths >= preprocessor.sequence_length)
+    if len(cut):
+        counts[cut], unknown[cut] = 0, 0
+        for texts in features.values():
+            whole_counts, whole_unknown = count_whole(tf.gather(texts, cut))
+            counts[cut] += whole_counts.numpy()
+            unknown[cut] += whole_unknown.numpy()
+    return counts, unknown
+
+
+def _whole_text_counter(preprocessor):
+    """fn((n,) strings) -> (n,) WordPiece counts and (n,) [UNK] counts, uncut."""
+    unknown_id = preprocessor.vocabulary.index(UNKNOWN_TOKEN)
+
+    # In a graph, so the tokenizer gives a RaggedTensor (eager calls may give
+    # Python lists); traced at its first call, which most sets never make.
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def count_whole(texts):
+        token_ids = preprocessor.tokenize(texts)  # (n, None)
+        is_unknown = tf.cast(token_ids == unknown_id, tf.int64)
+        return token_ids.row_lengths(), tf.reduce_sum(is_unknown, axis=1)
+
+    return count_whole
 
 
 def batch_inputs(packed: PackedExamples, preprocessor, index: tf.Tensor) -> dict:
@@ -202,6 +275,8 @@ def build_inference_dataset(
             segment_ids=tf.concat(
                 [packed.segment_ids, tf.ragged.constant([[0, 0]])], 0
             ),
+            token_counts=np.append(packed.token_counts, 0),
+            unknown_counts=np.append(packed.unknown_counts, 0),
         )
         index = np.concatenate(
             [index, np.full(-num_examples % batch_size, num_examples, index.dtype)]
@@ -220,11 +295,9 @@ def build_inference_dataset(
 def _prefetch_without_autotuning(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """Two batches ahead, with tf.data's autotuning off for the whole pipeline.
 
-    Batches come from packed rows, so a batch costs well under a millisecond
-    and needs no tuning. With autotuning on, the model fed by the pipeline
-    ran on one core of two about half the time on a 2-core CPU (CPU time /
-    wall time 1.1 instead of 1.9, half the throughput); with it off, always
-    on both.
+    Batches are gathered from packed rows, so they are cheap and need no
+    tuning; with autotuning on, the pipeline's own threads left the model
+    running on fewer cores than it could use.
     """
     options = tf.data.Options()
     options.autotune.enabled = False

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.stats
 import sklearn.metrics
 
-from tasks import DataProcessor, InputExample
+from tasks import DataProcessor, InputExample, OutputKind
 from tasks.dataset import build_targets
 
 _EPSILON = 1e-12  # keeps log(0) finite for a probability that underflowed
@@ -139,18 +139,18 @@ def task_metrics(
     group, as `eval_NAME_GROUP`, when the examples come in several groups.
 
     Args:
-        processor: the task's processor (metric names, groups, regression).
+        processor: the task's processor (metric names, groups, output kind).
         examples: the evaluation examples, in the order of `outputs`.
         outputs: (num_examples, num_labels) probabilities, or (num_examples, 1)
-            scores for regression.
-        labels: the task's label list (empty for regression).
+            scores (`OutputKind.SCORE`).
+        labels: the task's label list (empty for scores).
         batch_size: int. The evaluation batch size, for `loss`.
     """
     outputs = np.asarray(outputs)
     targets = build_targets(examples, labels)
     groups = np.asarray([example.group for example in examples], dtype=object)
     headline = _headline_mask(groups, processor.headline_group)
-    if processor.is_regression:
+    if processor.output_kind is OutputKind.SCORE:
         predictions = outputs[:, 0]
         metrics = regression_metrics(
             predictions[headline], targets[headline], batch_size

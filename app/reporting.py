@@ -2,8 +2,9 @@
 
 For each split: examples per label (or score range), token lengths after
 WordPiece, how many examples `max_seq_length` truncates, and the share of
-`[UNK]` tokens, counted with the run's own tokenizer. Written to `output_dir`
-as data_report.json and data_report.txt.
+`[UNK]` tokens, read from the split's packed rows (`pack_examples`), so the
+counts are the run's own tokenizer's and nothing is tokenized for the report.
+Written to `output_dir` as data_report.json and data_report.txt.
 """
 
 import json
@@ -11,43 +12,41 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import tensorflow as tf
 
-from tasks import InputExample
+from app.input_pipeline import PackedExamples
+from tasks import InputExample, OutputKind
 
 PERCENTILES = (50, 90, 95, 99)
-_CHUNK_SIZE = 2048  # texts per tokenizer call: large enough to amortize overhead
 
 
 def build_data_report(
     splits: Mapping[str, Sequence[InputExample]],
-    preprocessor,
+    packed: Mapping[str, PackedExamples],
     is_pair: bool,
     max_seq_length: int,
     task_name: str = "",
-    is_regression: bool = False,
+    output_kind: OutputKind = OutputKind.CLASSES,
 ) -> dict:
     """The report as a JSON-ready dict.
 
     Args:
         splits: the examples of each split read, by split name.
-        preprocessor: the run's `ClassifierPreprocessor` (its `tokenize` and
-            vocabulary are used, so counts match what training sees).
+        packed: the same splits packed by the run's preprocessor, by name.
         is_pair: whether examples have a second text (one more [SEP]).
         max_seq_length: the packed length; longer examples are truncated.
         task_name: the task, for the report's title.
-        is_regression: whether labels are scores (reported as min/mean/max).
+        output_kind: what the labels are (scores: reported as min/mean/max).
     """
-    unknown_id = preprocessor.vocabulary.index("[UNK]")
     report = {"task": task_name, "max_seq_length": max_seq_length, "splits": {}}
     for split, examples in splits.items():
-        lengths, unknown = _count_tokens(examples, preprocessor, is_pair, unknown_id)
+        lengths = packed[split].token_counts  # both texts, before truncation
+        unknown = int(packed[split].unknown_counts.sum())
         special_tokens = 3 if is_pair else 2  # [CLS] a [SEP] (b [SEP])
         summary = {"examples": len(examples)}
-        summary.update(_describe_labels(split, examples, is_regression))
+        summary.update(_describe_labels(split, examples, output_kind))
         summary.update(_describe_lengths(lengths + special_tokens, max_seq_length))
         summary["tokens"] = int(lengths.sum())
-        summary["unknown_tokens"] = int(unknown)
+        summary["unknown_tokens"] = unknown
         summary["unknown_rate"] = float(unknown / max(lengths.sum(), 1))
         report["splits"][split] = summary
     return report
@@ -91,36 +90,12 @@ def format_data_report_json(report: dict) -> str:
     return json.dumps(report, indent=2) + "\n"
 
 
-def _count_tokens(examples, preprocessor, is_pair: bool, unknown_id: int):
-    """(num_examples,) WordPiece counts (both texts) and the total of [UNK]s."""
-
-    # In a graph, so the tokenizer gives a RaggedTensor (eager calls may
-    # give Python lists), traced once for every chunk.
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def count(texts):
-        token_ids = preprocessor.tokenize(texts)  # (chunk, None)
-        unknown = tf.reduce_sum(tf.cast(token_ids == unknown_id, tf.int64))
-        return token_ids.row_lengths(), unknown
-
-    fields = ["text_a", "text_b"] if is_pair else ["text_a"]
-    lengths = np.zeros(len(examples), dtype=np.int64)
-    unknown = 0
-    for start in range(0, len(examples), _CHUNK_SIZE):
-        chunk = examples[start : start + _CHUNK_SIZE]
-        for field in fields:
-            texts = [getattr(example, field) or "" for example in chunk]
-            row_lengths, chunk_unknown = count(tf.constant(texts, dtype=tf.string))
-            lengths[start : start + len(chunk)] += row_lengths.numpy()
-            unknown += int(chunk_unknown)
-    return lengths, unknown
-
-
-def _describe_labels(split: str, examples, is_regression: bool) -> dict:
+def _describe_labels(split: str, examples, output_kind: OutputKind) -> dict:
     """Label counts (or score range) of labelled splits, and group counts."""
     summary = {}
     if split != "test":  # Test labels are placeholders.
         labels = [example.label for example in examples]
-        if is_regression:
+        if output_kind is OutputKind.SCORE:
             scores = np.asarray(labels, dtype=np.float64)
             summary["scores"] = {
                 "min": float(scores.min()),

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tasks import InputExample
+from tasks import InputExample, OutputKind
 
 
 def write_text_atomically(path: str, text: str) -> None:
@@ -45,31 +45,34 @@ def format_predictions(
     outputs: np.ndarray,
     labels: Sequence[str],
     group_name: str | None = None,
+    output_kind: OutputKind = OutputKind.CLASSES,
 ) -> str:
     """predictions.tsv: a header, then one row per example, in input order.
 
     Columns: `id` (the example's id, else its 0-based row number in the
     split), the group (named `group_name`) when given, `prediction` (the
-    label name, or the score of a regression task) and, for classification,
-    `probability_LABEL` for each label.
+    label name, or the score) and, for classes, `probability_LABEL` for each
+    label.
 
     Args:
         examples: the predicted examples.
         outputs: (num_examples, num_labels) probabilities, or (num_examples, 1)
-            scores for regression (an empty `labels`).
+            scores (`OutputKind.SCORE`).
         labels: the label list.
         group_name: header of the group column; None for no group column.
+        output_kind: what `outputs` hold.
     """
     _check_row_count(outputs, len(examples))
     outputs = np.asarray(outputs, dtype=np.float32)
+    has_classes = output_kind is OutputKind.CLASSES
     header = ["id"] + ([group_name] if group_name else []) + ["prediction"]
-    header += [f"probability_{label}" for label in labels]
+    header += [f"probability_{label}" for label in labels] if has_classes else []
     lines = ["\t".join(header) + "\n"]
     for row_number, (example, row) in enumerate(zip(examples, outputs)):
         fields = [example_id(example, row_number)]
         fields += [example.group or ""] if group_name else []
-        fields.append(_prediction(row, labels))
-        fields += [str(value) for value in row] if labels else []
+        fields.append(_prediction(row, labels, output_kind))
+        fields += [str(value) for value in row] if has_classes else []
         lines.append("\t".join(fields) + "\n")
     return "".join(lines)
 
@@ -79,6 +82,7 @@ def format_submission(
     outputs: np.ndarray,
     labels: Sequence[str],
     submission_format: str = "glue",
+    output_kind: OutputKind = OutputKind.CLASSES,
 ) -> str:
     """A leaderboard file: GLUE's `index<TAB>prediction`, or XTREME's labels.
 
@@ -88,7 +92,7 @@ def format_submission(
     """
     _check_row_count(outputs, len(examples))
     outputs = np.asarray(outputs, dtype=np.float32)
-    predictions = [_prediction(row, labels) for row in outputs]
+    predictions = [_prediction(row, labels, output_kind) for row in outputs]
     if submission_format == "xtreme":
         return "".join(f"{prediction}\n" for prediction in predictions)
     rows = [
@@ -103,9 +107,9 @@ def example_id(example: InputExample, row_number: int) -> str:
     return example.example_id if example.example_id is not None else str(row_number)
 
 
-def _prediction(row: np.ndarray, labels: Sequence[str]) -> str:
-    """The predicted label name, or the score when there are no labels."""
-    if not labels:
+def _prediction(row: np.ndarray, labels: Sequence[str], output_kind) -> str:
+    """The predicted label name, or the score."""
+    if output_kind is OutputKind.SCORE:
         return f"{float(row[0]):.6g}"
     return labels[int(np.argmax(row))]
 

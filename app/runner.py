@@ -7,32 +7,28 @@ import os
 import shutil
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 import tasks
-from app import inference, run_record, seeds, training
-from app.callbacks import PeriodicEvaluation, batches_done, write_scalars
-from app.config import RunConfig, label_list, validate
+from app import run_record, seeds, training
+from app.callbacks import PeriodicEvaluation, batches_done
+from app.compat import check_accumulation_replicas
+from app.config import RunConfig, validate
 from app.errors import ConfigError
+from app.evaluation import evaluate_dev, run_evaluation
 from app.export import export_saved_model
-from app.input_pipeline import build_train_dataset, pack_examples
-from app.metrics import main_metric_key, scalar_metrics, task_metrics
+from app.input_pipeline import build_train_dataset
+from app.metrics import main_metric_key
 from app.optimization import count_train_steps
+from app.output_dir import check_export_dir, claim, publish_export
+from app.prediction import run_prediction
 from app.preprocessing import ClassifierPreprocessor
 from app.reporting import (
     build_data_report,
     format_data_report,
     format_data_report_json,
 )
-from app.results import (
-    format_eval_json,
-    format_eval_results,
-    format_predictions,
-    format_submission,
-    format_test_results,
-    write_text_atomically,
-)
+from app.results import write_text_atomically
 from app.strategy import (
     build_strategy,
     is_chief,
@@ -40,36 +36,15 @@ from app.strategy import (
     resolve_pad_to_multiple_of,
     resolve_precision,
 )
+from app.task_data import TaskData, pack_task_data
 from checkpoints import (
     load_backbone,
     read_pretrained,
     validate_case_matches_checkpoint,
 )
-from tasks.dataset import build_dataset
 
 logger = logging.getLogger(__name__)
 BEST_STATE_NAME = "best_checkpoint.json"
-
-
-@dataclasses.dataclass
-class TaskData:
-    """The examples of each split the run asked for (None where not asked)."""
-
-    processor: tasks.DataProcessor
-    labels: list[str]
-    train: list | None
-    dev: list | None
-    test: list | None
-
-    def splits(self) -> dict:
-        """The splits that were read, by name."""
-        names = ("train", "dev", "test")
-        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
-
-    @property
-    def num_labels(self) -> int:
-        """Model outputs: one per class, or one score for regression."""
-        return 1 if self.processor.is_regression else len(self.labels)
 
 
 @dataclasses.dataclass
@@ -80,7 +55,7 @@ class Session:
     strategy: tf.distribute.Strategy
     model: keras.Model
     preprocessor: ClassifierPreprocessor
-    manager: tf.train.CheckpointManager
+    manager: tf.train.CheckpointManager | None  # set by restore_checkpoints
     is_chief: bool
 
 
@@ -111,7 +86,8 @@ def run_all(config: RunConfig) -> dict:
 
 def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
     """Runs every step the config asks for; returns the paths written."""
-    # Everything that can fail on user input is read before training starts.
+    # Everything that can fail on user input, the weights included, is checked
+    # before output_dir is made, locked or cleared: a failed run loses nothing.
     check_accumulation_replicas(config, strategy)
     data = read_task_data(config)
     pretrained = read_pretrained(
@@ -124,36 +100,41 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
         split: run_record.hash_examples(examples)
         for split, examples in data.splits().items()
     }
-    run_record.prepare_output_dir(config, run_record.run_identity(config, data_hashes))
+    identity = run_record.run_identity(config, data_hashes)
+    run_record.check_output_dir(config, identity)
+    if export_dir_of(config):
+        check_export_dir(
+            export_dir_of(config), config.output_dir, config.overwrite_output_dir
+        )
     session = build_session(config, strategy, pretrained, data)
-    if config.do_train and session.is_chief:
-        record = run_record.build_record(
-            config, data_hashes, run_record.hash_checkpoint(config.init_checkpoint)
-        )
-        run_record.write_record(config.output_dir, record)
-    return run_steps(session, data)
+    data = pack_task_data(data, session.preprocessor)
+    if not session.is_chief:  # it writes to a scratch folder of its own
+        restore_checkpoints(session)
+        return run_steps(session, data)
+    # One run at a time in output_dir; what it writes is recorded there.
+    with claim(config.output_dir):
+        run_record.prepare_output_dir(config, identity)
+        restore_checkpoints(session)
+        if config.do_train:
+            record = run_record.build_record(
+                config, data_hashes, run_record.hash_checkpoint(config.init_checkpoint)
+            )
+            run_record.write_record(config.output_dir, record)
+        return run_steps(session, data)
 
 
-def check_accumulation_replicas(
-    config: RunConfig, strategy: tf.distribute.Strategy
-) -> None:
-    """Keras accumulates gradients only on a single replica.
-
-    Under MirroredStrategy or MultiWorkerMirroredStrategy its accumulation
-    step calls `merge_call` inside a `cond` and fails while tracing.
-    """
-    replicas = strategy.num_replicas_in_sync
-    if config.do_train and config.gradient_accumulation_steps > 1 and replicas > 1:
-        raise ConfigError(
-            f"--gradient_accumulation_steps={config.gradient_accumulation_steps} "
-            f"works on a single replica only; this run has {replicas} "
-            f"({type(strategy).__name__}). Use --gradient_accumulation_steps=1: "
-            "the replicas already split --train_batch_size between them."
-        )
+def export_dir_of(config: RunConfig) -> str | None:
+    """Where the run exports its SavedModel, if it does."""
+    if config.do_train or config.export_dir:
+        return config.export_dir or os.path.join(config.output_dir, "export")
+    return None
 
 
 def build_session(config, strategy, pretrained, data: TaskData) -> Session:
-    """Builds preprocessing, model and optimizer, and restores the last step."""
+    """Builds preprocessing, and the model and optimizer with the pretrained weights.
+
+    Reads nothing from output_dir: `restore_checkpoints` does, once it is locked.
+    """
     configure_determinism(config)
     keras.mixed_precision.set_global_policy(
         resolve_precision(config.precision, strategy)
@@ -172,6 +153,8 @@ def build_session(config, strategy, pretrained, data: TaskData) -> Session:
         model = training.build_trainable_classifier(
             lambda: load_backbone(pretrained),
             num_labels=data.num_labels,
+            output_kind=data.processor.output_kind,
+            cpu_speedups=config.cpu_speedups,
             learning_rate=config.learning_rate,
             num_train_steps=max(num_train_steps, 1),
             num_warmup_steps=int(num_train_steps * config.warmup_proportion),
@@ -181,57 +164,96 @@ def build_session(config, strategy, pretrained, data: TaskData) -> Session:
             gradient_accumulation_steps=config.gradient_accumulation_steps,
             builds_optimizer_state=config.do_train,
         )
-    chief = is_chief(strategy)
-    checkpoint_dir = config.output_dir if chief else worker_scratch_dir(config)
-    manager = training.build_checkpoint_manager(model, checkpoint_dir)
-    training.restore_latest(manager)
-    return Session(config, strategy, model, preprocessor, manager, chief)
+    return Session(config, strategy, model, preprocessor, None, is_chief(strategy))
+
+
+def restore_checkpoints(session: Session) -> None:
+    """Opens the run's checkpoints and restores the last step, if any."""
+    config = session.config
+    checkpoint_dir = (
+        config.output_dir if session.is_chief else worker_scratch_dir(config)
+    )
+    session.manager = training.build_checkpoint_manager(session.model, checkpoint_dir)
+    training.restore_latest(session.manager)
 
 
 def run_steps(session: Session, data: TaskData) -> dict:
     """Train, evaluate, predict and export, as asked; only the chief writes."""
     config, outputs = session.config, {}
     if session.is_chief:
-        outputs.update(write_data_files(config, data, session.preprocessor))
+        outputs.update(write_data_files(config, data))
     if config.do_train:
-        run_training(session, data)
-        outputs["checkpoint"] = session.manager.latest_checkpoint
+        outputs["checkpoint"] = train_and_keep_best(session, data)
     if not session.is_chief:
         remove_worker_scratch_dir(session.manager.directory)
         return outputs
-    if config.do_train:
-        restore_best(session)
-    # Runs that picked a checkpoint by evaluating during training evaluate it
-    # again in the same precision, so the results match the choice.
-    training_precision = keras.mixed_precision.global_policy().name
-    inference_precision = training_precision
-    if (config.do_eval or config.do_predict) and not config.evaluates_during_training:
-        inference_precision = resolve_inference_precision(
-            config.precision, training_precision
-        )
-    infers_in_other_precision = inference_precision != training_precision
-    if infers_in_other_precision or isinstance(
-        session.strategy, tf.distribute.MultiWorkerMirroredStrategy
-    ):
-        session.model = training.single_process_copy(
-            session.model, inference_precision if infers_in_other_precision else None
-        )
+    model = model_for_inference(session)
     if config.do_eval:
         outputs["eval_results"] = run_evaluation(
-            config, session.model, session.preprocessor, data
+            config, model, session.preprocessor, data
         )
     if config.do_predict:
         outputs["test_results"] = run_prediction(
-            config, session.model, session.preprocessor, data
+            config, model, session.preprocessor, data
         )
-    if config.do_train or config.export_dir:
-        export_dir = config.export_dir or os.path.join(config.output_dir, "export")
-        outputs["export"] = export_saved_model(
-            session.model, session.preprocessor, export_dir, data.processor.is_pair
+    export_dir = export_dir_of(config)
+    if export_dir:
+        # Written beside export_dir, then renamed into place: a killed export
+        # never leaves a broken model where a good one stood.
+        outputs["export"] = publish_export(
+            export_dir,
+            config.output_dir,
+            lambda path: export_saved_model(
+                model, session.preprocessor, path, data.processor.is_pair
+            ),
         )
     for name, path in outputs.items():
         logger.info("Wrote %s: %s", name, path)
     return outputs
+
+
+def train_and_keep_best(session: Session, data: TaskData) -> str:
+    """Trains; the chief then restores the checkpoint final results come from.
+
+    Returns the last checkpoint written by training.
+    """
+    run_training(session, data)
+    if session.is_chief:
+        restore_best(session)
+    return session.manager.latest_checkpoint
+
+
+def model_for_inference(session: Session) -> keras.Model:
+    """The model that evaluates, predicts and exports: the trained one, or a copy.
+
+    A copy in the inference precision where that differs from training's, and
+    a single-process copy under MultiWorkerMirroredStrategy, where the chief
+    evaluates and predicts alone.
+    """
+    training_precision = keras.mixed_precision.global_policy().name
+    precision = inference_precision(session.config, training_precision)
+    in_other_precision = precision != training_precision
+    multi_worker = isinstance(
+        session.strategy, tf.distribute.MultiWorkerMirroredStrategy
+    )
+    if not (in_other_precision or multi_worker):
+        return session.model
+    return training.single_process_copy(
+        session.model,
+        precision if in_other_precision else None,
+        cpu_speedups=session.config.cpu_speedups,
+    )
+
+
+def inference_precision(config: RunConfig, training_precision: str) -> str:
+    """The dtype policy of evaluation and prediction.
+
+    Runs that picked a checkpoint by evaluating during training evaluate it
+    again in the training precision, so the results match the choice.
+    """
+    if config.evaluates_during_training or not (config.do_eval or config.do_predict):
+        return training_precision
+    return resolve_inference_precision(config.precision, training_precision)
 
 
 def remove_worker_scratch_dir(scratch_dir: str) -> None:
@@ -267,7 +289,7 @@ def read_task_data(config: RunConfig) -> TaskData:
     (`csv`) settles its label list from it (or from --labels, or the
     labels.txt of an earlier run) before dev and test labels are checked.
     """
-    processor = tasks.get_processor(config.task_name, task_options(config))
+    processor = tasks.get_processor(config.task_name, config.task_options())
     data_dir = config.data_dir or ""
     train = processor.get_examples(data_dir, "train") if config.do_train else None
     saved_labels_path = os.path.join(config.output_dir, tasks.LABELS_FILE)
@@ -314,9 +336,8 @@ def run_training(session: Session, data: TaskData) -> None:
     # update averages the gradients of `accumulation` smaller batches.
     accumulation = config.gradient_accumulation_steps
     batch_size = config.train_batch_size // accumulation
-    labelled = build_dataset(examples, data.labels, data.processor.is_pair)
     dataset = build_train_dataset(
-        pack_examples(labelled, session.preprocessor),
+        data.packed["train"],
         session.preprocessor,
         batch_size,
         num_steps=num_train_steps * accumulation,
@@ -397,113 +418,17 @@ def restore_best(session: Session) -> None:
     )
 
 
-def run_evaluation(config, model, preprocessor, data: TaskData) -> str:
-    """eval_results.txt (the original's keys and the task's) and .json."""
-    metrics = evaluate_dev(config, model, preprocessor, data)
-    write_scalars(
-        os.path.join(config.output_dir, "logs", "eval"),
-        scalar_metrics(metrics),
-        metrics["global_step"],
-    )
-    logger.info("***** Eval results *****\n%s", format_eval_results(metrics))
-    path = os.path.join(config.output_dir, "eval_results.txt")
-    write_text_atomically(path, format_eval_results(metrics))
-    json_path = os.path.join(config.output_dir, "eval_results.json")
-    write_text_atomically(json_path, format_eval_json(metrics))
-    return path
-
-
-def evaluate_dev(config, model, preprocessor, data: TaskData) -> dict:
-    """The task's metrics on the dev set for the model's current weights."""
-    examples = data.dev
-    dataset = build_dataset(examples, data.labels, data.processor.is_pair)
-    outputs = _predict(model, preprocessor, dataset, len(examples), config, "eval")
-    metrics = task_metrics(
-        data.processor, examples, outputs, data.labels, config.eval_batch_size
-    )
-    metrics["global_step"] = training.global_step(model)
-    return metrics
-
-
-def run_prediction(config, model, preprocessor, data: TaskData) -> str:
-    """test_results.tsv as the original's, predictions.tsv, leaderboard files."""
-    examples = data.test
-    dataset = build_dataset(
-        examples, data.labels, data.processor.is_pair, with_labels=False
-    )
-    outputs = _predict(model, preprocessor, dataset, len(examples), config, "predict")
-    processor = data.processor
-    # The original's file holds the headline group only (MNLI: matched).
-    headline = [
-        index
-        for index, example in enumerate(examples)
-        if processor.headline_group in (None, example.group)
-    ]
-    path = os.path.join(config.output_dir, "test_results.tsv")
-    write_text_atomically(path, format_test_results(outputs[headline], len(headline)))
-    groups = {example.group for example in examples} - {None}
-    write_text_atomically(
-        os.path.join(config.output_dir, "predictions.tsv"),
-        format_predictions(
-            examples, outputs, data.labels, processor.group_name if groups else None
-        ),
-    )
-    if config.glue_submission_dir:
-        write_submission(config.glue_submission_dir, processor, examples, outputs)
-    return path
-
-
-def write_submission(
-    submission_dir: str, processor, examples: list, outputs: np.ndarray
-) -> list[str]:
-    """The leaderboard file of each test group, e.g. MNLI-m.tsv and MNLI-mm.tsv."""
-    paths = []
-    for group in dict.fromkeys(example.group for example in examples):
-        name = processor.submission_file(group)
-        if name is None:
-            logger.warning(
-                "No leaderboard file for %s test group %s.", processor.name, group
-            )
-            continue
-        rows = [
-            index for index, example in enumerate(examples) if example.group == group
-        ]
-        path = os.path.join(submission_dir, name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        text = format_submission(
-            [examples[index] for index in rows],
-            outputs[rows],
-            processor.get_labels(),
-            processor.submission_format,
-        )
-        write_text_atomically(path, text)
-        paths.append(path)
-    logger.info("Wrote leaderboard files: %s", ", ".join(paths))
-    return paths
-
-
 # === Tasks and outputs ===
-def task_options(config: RunConfig) -> tasks.TaskOptions:
-    """The task flags of the config, for the processor that reads them.
-
-    Every TaskOptions field is a flag of the same name; `--labels` comes as
-    typed and is split here.
-    """
-    names = [field.name for field in dataclasses.fields(tasks.TaskOptions)]
-    values = {name: getattr(config, name) for name in names}
-    return tasks.TaskOptions(**{**values, "labels": label_list(config)})
-
-
-def write_data_files(config: RunConfig, data: TaskData, preprocessor) -> dict:
+def write_data_files(config: RunConfig, data: TaskData) -> dict:
     """The data report (logged too) and, for the csv task, labels.txt."""
     processor = data.processor
     report = build_data_report(
         data.splits(),
-        preprocessor,
+        data.packed,
         processor.is_pair,
         config.max_seq_length,
         task_name=processor.name,
-        is_regression=processor.is_regression,
+        output_kind=processor.output_kind,
     )
     logger.info("%s", format_data_report(report))
     paths = {"data_report": os.path.join(config.output_dir, "data_report.json")}
@@ -515,24 +440,3 @@ def write_data_files(config: RunConfig, data: TaskData, preprocessor) -> dict:
         paths["labels"] = os.path.join(config.output_dir, tasks.LABELS_FILE)
         write_text_atomically(paths["labels"], tasks.format_label_file(data.labels))
     return paths
-
-
-def _predict(model, preprocessor, dataset, num_examples, config, mode) -> np.ndarray:
-    batch_size = config.eval_batch_size if mode == "eval" else config.predict_batch_size
-    logger.info(
-        "***** Running %s *****\n  Num examples = %d\n  Batch size = %d"
-        "\n  Batches at once = %d",
-        "evaluation" if mode == "eval" else "prediction",
-        num_examples,
-        batch_size,
-        inference.batches_at_once(model),
-    )
-    return inference.predict_outputs(
-        model,
-        pack_examples(dataset, preprocessor),
-        preprocessor,
-        batch_size,
-        # TPUs need whole batches; shapes there are fixed, so order is moot.
-        pad_to_whole_batches=config.uses_tpu,
-        sort_by_length=not config.pads_statically,
-    )

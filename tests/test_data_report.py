@@ -4,15 +4,23 @@ import json
 
 import pytest
 
+from app.input_pipeline import pack_splits
 from app.preprocessing import ClassifierPreprocessor
 from app.reporting import build_data_report, format_data_report, format_data_report_json
-from tasks import InputExample
+from tasks import InputExample, OutputKind
 from tests.bert_weights import TINY_VOCABULARY
 
 
 @pytest.fixture(scope="module")
 def preprocessor():
     return ClassifierPreprocessor(TINY_VOCABULARY, sequence_length=6)
+
+
+def report_of(splits, preprocessor, is_pair, max_seq_length, *args, **kwargs):
+    """The report of `splits` packed by `preprocessor`, as a run builds it."""
+    labels = [] if kwargs.get("output_kind") is OutputKind.SCORE else ["0", "1"]
+    packed = pack_splits(splits, labels, is_pair, preprocessor)
+    return build_data_report(splits, packed, is_pair, max_seq_length, *args, **kwargs)
 
 
 # WordPieces: the dog is hairy . (5); the [UNK] is happy (4, "zebra" unknown);
@@ -33,7 +41,7 @@ def sentences(split="train"):
 
 
 def test_single_sentences_by_hand(preprocessor):
-    report = build_data_report(
+    report = report_of(
         {"train": sentences()}, preprocessor, False, 6, task_name="sst-2"
     )
     assert report == {
@@ -65,7 +73,7 @@ def test_single_sentences_by_hand(preprocessor):
 def test_pairs_count_both_texts_and_three_special_tokens(preprocessor):
     # is this jack ##son ##ville ? (6) + no it is not . (5) + 3 = 14.
     pair = InputExample("dev-0", "is this jacksonville ?", "no it is not .", "1")
-    report = build_data_report({"dev": [pair]}, preprocessor, True, 6)
+    report = report_of({"dev": [pair]}, preprocessor, True, 6)
     summary = report["splits"]["dev"]
     assert summary["token_length"]["max"] == 14
     assert (summary["tokens"], summary["truncated"]) == (11, 1)
@@ -77,21 +85,21 @@ def test_test_labels_are_placeholders_and_groups_are_counted(preprocessor):
         InputExample("test-1", "a", None, "0", None, "mismatched"),
         InputExample("test-2", "a", None, "0", None, "mismatched"),
     ]
-    summary = build_data_report({"test": examples}, preprocessor, False, 6)["splits"]
+    summary = report_of({"test": examples}, preprocessor, False, 6)["splits"]
     assert "labels" not in summary["test"]
     assert summary["test"]["groups"] == {"matched": 1, "mismatched": 2}
 
 
 def test_regression_scores(preprocessor):
     examples = [InputExample(f"t-{i}", "a", None, s) for i, s in enumerate("053")]
-    summary = build_data_report(
-        {"train": examples}, preprocessor, False, 6, is_regression=True
+    summary = report_of(
+        {"train": examples}, preprocessor, False, 6, output_kind=OutputKind.SCORE
     )["splits"]["train"]
     assert summary["scores"] == {"min": 0.0, "mean": pytest.approx(8 / 3), "max": 5.0}
 
 
 def test_text_and_json_forms(preprocessor):
-    report = build_data_report({"train": sentences()}, preprocessor, False, 6, "x")
+    report = report_of({"train": sentences()}, preprocessor, False, 6, "x")
     assert json.loads(format_data_report_json(report)) == report
     assert format_data_report(report) == (
         "Data report: task x, max_seq_length 6\n"

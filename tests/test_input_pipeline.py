@@ -1,4 +1,4 @@
-"""Training order: deterministic, resumable, and bucketed by length when asked."""
+"""Packing once, training order (deterministic, resumable, bucketed by length)."""
 
 import numpy as np
 
@@ -40,111 +40,6 @@ def test_bucketed_order_carries_short_epochs_over():
     order = bucketed_training_order(lengths, batch_size=3, num_steps=5, seed=0)
     assert len(order) == 15
     assert len(set(order[:6])) == 6  # 7 examples give 2 whole batches an epoch
-
-
-def length_model():
-    """Outputs each example's packed length, to see where outputs land."""
-    import keras
-
-    inputs = {
-        name: keras.Input(shape=(None,), dtype="int32", name=name)
-        for name in ("token_ids", "segment_ids", "padding_mask")
-    }
-    length = keras.ops.sum(keras.ops.cast(inputs["padding_mask"], "float32"), -1)
-    return keras.Model(inputs, keras.ops.expand_dims(length, -1))
-
-
-def test_predictions_sorted_by_length_come_back_in_input_order():
-    import tensorflow as tf
-
-    from app.preprocessing import ClassifierPreprocessor
-    from app.training import predict_outputs
-    from tests.test_preprocessing import VOCABULARY
-
-    texts = ["a b c d e f", "a", "a b c", "the dog", "a b c d", "is"]
-    dataset = tf.data.Dataset.from_tensor_slices({"text_a": texts})
-    preprocessor = ClassifierPreprocessor(VOCABULARY, 16, trim_to_longest=True)
-    for sort in (False, True):
-        outputs = predict_outputs(
-            length_model(), dataset, preprocessor, 4, sort_by_length=sort
-        )
-        np.testing.assert_array_equal(outputs[:, 0], [8, 3, 5, 4, 6, 3])
-    padded = predict_outputs(
-        length_model(), dataset, preprocessor, 4, pad_to_whole_batches=True
-    )
-    np.testing.assert_array_equal(padded[:, 0], [8, 3, 5, 4, 6, 3])
-
-
-def test_prediction_traces_once_for_batches_of_every_length():
-    import tensorflow as tf
-
-    from app.preprocessing import ClassifierPreprocessor
-    from app.training import predict_outputs
-    from tests.test_preprocessing import VOCABULARY
-
-    # Batches of 2 come out 8, 16 and 24 tokens long, and a last batch of 1.
-    texts = ["a", "is", "a " * 10, "the " * 9, "b " * 20, "dog " * 17, "a b"]
-    dataset = tf.data.Dataset.from_tensor_slices({"text_a": texts})
-    preprocessor = ClassifierPreprocessor(VOCABULARY, 32, trim_to_longest=True)
-    model = length_model()
-    outputs = predict_outputs(model, dataset, preprocessor, 2)
-    np.testing.assert_array_equal(outputs[:, 0], [3, 3, 12, 11, 22, 19, 4])
-    assert model.predict_function.experimental_get_tracing_count() == 1
-
-
-def test_prediction_runs_two_batches_at_once_on_cpus_in_input_order():
-    import tensorflow as tf
-
-    from app.preprocessing import ClassifierPreprocessor
-    from app.training import predict_outputs
-    from tests.test_preprocessing import VOCABULARY
-
-    # Batches of 2: five of them, each its own length, in two threads.
-    lengths = (3, 1, 7, 9, 2, 12, 5, 4, 20)
-    texts = ["a " * n for n in lengths]
-    dataset = tf.data.Dataset.from_tensor_slices({"text_a": texts})
-    preprocessor = ClassifierPreprocessor(VOCABULARY, 32, trim_to_longest=True)
-    model = length_model()
-    model.predict = None  # Keras' one-batch-a-call loop is not used here
-    for sort in (False, True):
-        outputs = predict_outputs(model, dataset, preprocessor, 2, sort_by_length=sort)
-        np.testing.assert_array_equal(outputs[:, 0], [n + 2 for n in lengths])
-    assert model.predict_function.experimental_get_tracing_count() == 1
-
-
-def test_side_by_side_prediction_of_no_batches_is_empty():
-    import tensorflow as tf
-
-    from app.training import predict_side_by_side
-
-    no_rows = tf.zeros((0, 3), tf.int32)
-    empty = tf.data.Dataset.from_tensor_slices(
-        {"token_ids": no_rows, "segment_ids": no_rows, "padding_mask": no_rows > 0}
-    ).batch(2)
-    assert predict_side_by_side(length_model(), empty, 2).shape == (0, 1)
-
-
-def test_batches_predicted_at_once_by_where_the_model_runs(monkeypatch):
-    import keras
-
-    from app import training
-
-    model = length_model()
-    model.compile(loss="mse")
-    assert training.predict_calls_at_once(model) == 2  # this CPU-only process
-    monkeypatch.setattr(training, "runs_on_cpu_only", lambda: False)
-    assert training.predict_calls_at_once(model) == 1  # a GPU or TPU
-    monkeypatch.undo()
-    model.compile(loss="mse", steps_per_execution=8)  # TPUs' iterations_per_loop
-    assert training.predict_calls_at_once(model) == 1
-    model.compile(loss="mse", jit_compile=True)
-    assert training.predict_calls_at_once(model) == 1
-
-    class Subclassed(keras.Model):  # outputs unknown before a call
-        def call(self, inputs):
-            return inputs
-
-    assert training.predict_calls_at_once(Subclassed()) == 1
 
 
 def packed_pairs():
@@ -239,3 +134,23 @@ def test_the_preprocessor_traces_once_for_many_datasets():
         pack_examples(packed_pairs(), preprocessor, chunk_size=2)
     traced = preprocessor._pack_in_graph["pair"].experimental_get_tracing_count()
     assert traced == 1
+
+
+def test_packed_sets_count_tokens_and_unknowns_before_truncation():
+    import tensorflow as tf
+
+    from app.input_pipeline import pack_examples
+    from app.preprocessing import ClassifierPreprocessor
+    from tests.test_preprocessing import VOCABULARY
+
+    # WordPieces (both texts): the [UNK] + a; a..f [UNK] [UNK] (cut at 6);
+    # nothing + [UNK]; is + nothing (a blank text_b still gets its [SEP]).
+    texts_a = ["the cat", "a b c d e f x y", "", "is"]
+    texts_b = ["a", "", "zebra", " "]
+    dataset = tf.data.Dataset.from_tensor_slices({"text_a": texts_a, "text_b": texts_b})
+    for sequence_length in (6, 64):
+        preprocessor = ClassifierPreprocessor(VOCABULARY, sequence_length)
+        packed = pack_examples(dataset, preprocessor, chunk_size=3)
+        np.testing.assert_array_equal(packed.token_counts, [3, 8, 1, 1])
+        np.testing.assert_array_equal(packed.unknown_counts, [1, 2, 1, 0])
+    np.testing.assert_array_equal(packed.lengths, [6, 10, 4, 4])

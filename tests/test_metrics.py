@@ -32,6 +32,7 @@ from tasks import (
     InputExample,
     MnliProcessor,
     MrpcProcessor,
+    OutputKind,
     StsbProcessor,
     XnliProcessor,
 )
@@ -269,7 +270,9 @@ def test_predictions_of_groups_and_of_regression():
         examples, np.array([[0.1, 0.2, 0.7]]), ["c", "e", "n"], "set"
     )
     assert text.splitlines()[1] == "0\tmismatched\tn\t0.1\t0.2\t0.7"
-    text = format_predictions(examples, np.array([[3.25]]), [])
+    text = format_predictions(
+        examples, np.array([[3.25]]), [], output_kind=OutputKind.SCORE
+    )
     assert text == "id\tprediction\n0\t3.25\n"
 
 
@@ -283,7 +286,8 @@ def test_glue_submission_rows():
     assert format_submission(examples, outputs, labels) == (
         "index\tprediction\n0\tentailment\n1\tnot_entailment\n"
     )
-    assert format_submission(examples, np.array([[4.5], [0.125]]), []) == (
+    scores = np.array([[4.5], [0.125]])
+    assert format_submission(examples, scores, [], output_kind=OutputKind.SCORE) == (
         "index\tprediction\n0\t4.5\n1\t0.125\n"
     )
 

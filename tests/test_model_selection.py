@@ -37,3 +37,58 @@ def test_several_seeds_are_summarized(mrpc_dir, huggingface_dir, tmp_path):
     summary = (output_dir / "seed_summary.txt").read_text().splitlines()
     assert summary[0] == "seeds = 5 6"
     assert any(line.startswith("eval_accuracy = ") for line in summary)
+
+
+def test_each_split_is_packed_once_and_every_evaluation_reuses_it(
+    mrpc_dir, huggingface_dir, tmp_path, monkeypatch, dtype_policy
+):
+    # dtype_policy: the run sets Keras global policy; restored afterwards.
+    import os
+
+    import tensorflow as tf
+
+    from app import inference
+    from app.config import RunConfig
+    from app.preprocessing import ClassifierPreprocessor
+    from app.runner import run_all
+
+    packed_rows = []  # rows per eager packing call (export traces are not)
+    pack = ClassifierPreprocessor.call
+
+    def counting_pack(self, features):
+        if tf.executing_eagerly():
+            packed_rows.append(int(tf.shape(features["text_a"])[0]))
+        return pack(self, features)
+
+    predicted = []  # the packed set of every evaluation and prediction
+    predict = inference.predict_outputs
+
+    def recording_predict(model, packed, *args, **kwargs):
+        predicted.append(packed)
+        return predict(model, packed, *args, **kwargs)
+
+    monkeypatch.setattr(ClassifierPreprocessor, "call", counting_pack)
+    monkeypatch.setattr(inference, "predict_outputs", recording_predict)
+    run_all(
+        RunConfig(
+            task_name="MRPC",
+            do_train=True,
+            do_eval=True,
+            do_predict=True,
+            data_dir=mrpc_dir,
+            vocab_file=os.path.join(huggingface_dir, "vocab.txt"),
+            init_checkpoint=huggingface_dir,
+            max_seq_length=32,
+            train_batch_size=2,
+            num_train_epochs=2.0,
+            eval_every_steps=2,
+            output_dir=str(tmp_path / "out"),
+        )
+    )
+    assert packed_rows == [6, 6, 5]  # train, dev, test: once each
+    # Evaluations at steps 2, 4 and 6, the final one, then the test set.
+    assert len(predicted) == 5
+    assert all(packed is predicted[0] for packed in predicted[:4])
+    assert len(predicted[0]) == 6 and len(predicted[4]) == 5
+    report = json.loads((tmp_path / "out" / "data_report.json").read_text())
+    assert report["splits"]["dev"]["tokens"] == int(predicted[0].token_counts.sum())

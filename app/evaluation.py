@@ -1,0 +1,44 @@
+"""Evaluation on the dev split: the task's metrics, and eval_results.txt/.json."""
+
+import logging
+import os
+
+from app import training
+from app.callbacks import write_scalars
+from app.config import RunConfig
+from app.metrics import scalar_metrics, task_metrics
+from app.prediction import predict_split
+from app.results import format_eval_json, format_eval_results, write_text_atomically
+from app.task_data import TaskData
+
+logger = logging.getLogger(__name__)
+
+
+def run_evaluation(config: RunConfig, model, preprocessor, data: TaskData) -> str:
+    """eval_results.txt (the original's keys and the task's) and .json."""
+    metrics = evaluate_dev(config, model, preprocessor, data)
+    write_scalars(
+        os.path.join(config.output_dir, "logs", "eval"),
+        scalar_metrics(metrics),
+        metrics["global_step"],
+    )
+    logger.info("***** Eval results *****\n%s", format_eval_results(metrics))
+    path = os.path.join(config.output_dir, "eval_results.txt")
+    write_text_atomically(path, format_eval_results(metrics))
+    json_path = os.path.join(config.output_dir, "eval_results.json")
+    write_text_atomically(json_path, format_eval_json(metrics))
+    return path
+
+
+def evaluate_dev(config: RunConfig, model, preprocessor, data: TaskData) -> dict:
+    """The task's metrics on the dev set for the model's current weights.
+
+    The dev set was packed once for the run (`data.packed`); evaluations
+    during training reuse it.
+    """
+    outputs = predict_split(model, data.packed["dev"], preprocessor, config, "eval")
+    metrics = task_metrics(
+        data.processor, data.dev, outputs, data.labels, config.eval_batch_size
+    )
+    metrics["global_step"] = training.global_step(model)
+    return metrics

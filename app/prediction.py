@@ -1,0 +1,102 @@
+"""Prediction on the test split: the original's test_results.tsv, predictions.tsv
+and leaderboard files."""
+
+import logging
+import os
+
+import numpy as np
+
+from app import inference
+from app.config import RunConfig
+from app.input_pipeline import PackedExamples
+from app.results import (
+    format_predictions,
+    format_submission,
+    format_test_results,
+    write_text_atomically,
+)
+from app.task_data import TaskData
+
+logger = logging.getLogger(__name__)
+
+
+def run_prediction(config: RunConfig, model, preprocessor, data: TaskData) -> str:
+    """test_results.tsv as the original's, predictions.tsv, leaderboard files."""
+    examples, processor = data.test, data.processor
+    outputs = predict_split(model, data.packed["test"], preprocessor, config, "predict")
+    # The original's file holds the headline group only (MNLI: matched).
+    headline = [
+        index
+        for index, example in enumerate(examples)
+        if processor.headline_group in (None, example.group)
+    ]
+    path = os.path.join(config.output_dir, "test_results.tsv")
+    write_text_atomically(path, format_test_results(outputs[headline], len(headline)))
+    groups = {example.group for example in examples} - {None}
+    write_text_atomically(
+        os.path.join(config.output_dir, "predictions.tsv"),
+        format_predictions(
+            examples,
+            outputs,
+            data.labels,
+            processor.group_name if groups else None,
+            processor.output_kind,
+        ),
+    )
+    if config.glue_submission_dir:
+        write_submission(config.glue_submission_dir, processor, examples, outputs)
+    return path
+
+
+def write_submission(
+    submission_dir: str, processor, examples: list, outputs: np.ndarray
+) -> list[str]:
+    """The leaderboard file of each test group, e.g. MNLI-m.tsv and MNLI-mm.tsv."""
+    paths = []
+    for group in dict.fromkeys(example.group for example in examples):
+        name = processor.submission_file(group)
+        if name is None:
+            logger.warning(
+                "No leaderboard file for %s test group %s.", processor.name, group
+            )
+            continue
+        rows = [
+            index for index, example in enumerate(examples) if example.group == group
+        ]
+        path = os.path.join(submission_dir, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        text = format_submission(
+            [examples[index] for index in rows],
+            outputs[rows],
+            processor.get_labels(),
+            processor.submission_format,
+            processor.output_kind,
+        )
+        write_text_atomically(path, text)
+        paths.append(path)
+    logger.info("Wrote leaderboard files: %s", ", ".join(paths))
+    return paths
+
+
+def predict_split(
+    model, packed: PackedExamples, preprocessor, config: RunConfig, mode: str
+) -> np.ndarray:
+    """The outputs of one packed split ("eval" or "predict"), logged as it starts."""
+    batch_size = config.eval_batch_size if mode == "eval" else config.predict_batch_size
+    logger.info(
+        "***** Running %s *****\n  Num examples = %d\n  Batch size = %d"
+        "\n  Batches at once = %d",
+        "evaluation" if mode == "eval" else "prediction",
+        len(packed),
+        batch_size,
+        inference.batches_at_once(model),
+    )
+    return inference.predict_outputs(
+        model,
+        packed,
+        preprocessor,
+        batch_size,
+        # TPUs need whole batches; shapes there are fixed, so order is moot.
+        pad_to_whole_batches=config.uses_tpu,
+        sort_by_length=not config.pads_statically,
+    )

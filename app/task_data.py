@@ -1,0 +1,41 @@
+"""A run's examples, by split, and the same splits packed once for every step."""
+
+import dataclasses
+
+from app.input_pipeline import PackedExamples, pack_splits
+from tasks import DataProcessor
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskData:
+    """The examples of each split the run asked for (None where not asked).
+
+    `packed` holds each of them tokenized and packed (`pack_task_data`):
+    training, every evaluation, prediction and the data report read those
+    rows, so a split is tokenized once per process.
+    """
+
+    processor: DataProcessor
+    labels: list[str]
+    train: list | None
+    dev: list | None
+    test: list | None
+    packed: dict[str, PackedExamples] = dataclasses.field(default_factory=dict)
+
+    def splits(self) -> dict:
+        """The splits that were read, by name."""
+        names = ("train", "dev", "test")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+    @property
+    def num_labels(self) -> int:
+        """Model outputs: one per class, or one for a score."""
+        return self.processor.output_kind.num_outputs(len(self.labels))
+
+
+def pack_task_data(data: TaskData, preprocessor) -> TaskData:
+    """`data` with every split it holds packed by `preprocessor`."""
+    packed = pack_splits(
+        data.splits(), data.labels, data.processor.is_pair, preprocessor
+    )
+    return dataclasses.replace(data, packed=packed)
