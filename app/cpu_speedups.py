@@ -9,13 +9,13 @@ built from a fresh plain model instead (`app.model.build_plain_copy`), so
 nothing here ever has to be undone. `--cpu_speedups=false` runs the plain
 model.
 
-Where each change pays:
-- `[CLS]`-only last layer (`FirstTokenTransformerEncoder`): fewer FLOPs on
-  any device, so everywhere.
-- Token-wise feed-forward (`TokenwiseDense`), fused layer norms
-  (`FusedLayerNormalization`) and batches side by side
-  (`predict_side_by_side`): oneDNN kernels and idle CPU cores, so on
-  CPU-only processes only (cuDNN also refuses BERT's layer-norm epsilon).
+The changes (`CHANGES`), made on CPU-only processes, where they pay:
+- `[CLS]`-only last layer (`FirstTokenTransformerEncoder`): fewer FLOPs.
+- Token-wise feed-forward (`TokenwiseDense`): oneDNN's fused matrix kernels.
+- Fused layer norms (`FusedLayerNormalization`): one oneDNN kernel (cuDNN
+  would refuse BERT's epsilon, so never on GPUs).
+- Batches side by side (`predict_side_by_side`): fills idle CPU cores.
+GPU and TPU processes run the plain model.
 """
 
 import collections
@@ -39,9 +39,7 @@ def runs_on_cpu_only() -> bool:
 
 def speedups_for_this_process() -> tuple[str, ...]:
     """Names of the changes `apply_cpu_speedups` makes here (for the log)."""
-    if runs_on_cpu_only():
-        return tuple(CHANGES)
-    return ("first_token_last_layer",)
+    return tuple(CHANGES) if runs_on_cpu_only() else ()
 
 
 def apply_cpu_speedups(model: keras.Model) -> keras.Model:

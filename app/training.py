@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from app import callbacks as run_callbacks
 from app.cpu_speedups import apply_cpu_speedups, speedups_for_this_process
+from app.interrupts import stop_on_sigint
 from app.model import build_classifier, build_plain_copy
 from app.optimization import build_optimizer
 from tasks import OutputKind
@@ -82,12 +83,18 @@ def loss_and_metric(output_kind: OutputKind) -> tuple:
 
 
 def log_speedups(cpu_speedups: bool) -> None:
-    if not cpu_speedups:
-        logger.info("Speed changes: none (--cpu_speedups=false): the plain model.")
-        return
+    """Says once per run which model runs, and why."""
+    changes = speedups_for_this_process() if cpu_speedups else ()
+    if changes:
+        reason = "a CPU-only process; --cpu_speedups=false runs the plain model"
+    elif cpu_speedups:
+        reason = "they pay on CPU-only processes, and this one sees a GPU or TPU"
+    else:
+        reason = "--cpu_speedups=false"
     logger.info(
-        "Speed changes for this process (--cpu_speedups=false for none): %s.",
-        ", ".join(speedups_for_this_process()),
+        "Speed changes to the plain model: %s (%s).",
+        ", ".join(changes) or "none",
+        reason,
     )
 
 
@@ -133,27 +140,31 @@ def train(
     """Fits until the optimizer has taken `num_train_steps` updates.
 
     `dataset` starts at the batch after the last one trained; `steps_per_epoch`
-    counts batches.
+    counts batches. Ctrl-C saves a checkpoint at the next update and raises
+    `app.errors.RunInterrupted`; a checkpoint that cannot be written raises
+    `app.errors.CheckpointWriteError`.
     """
     initial_step = global_step(model)
     if initial_step >= num_train_steps:
         logger.info("Already trained %d of %d steps.", initial_step, num_train_steps)
         return
     accumulation = model.optimizer.gradient_accumulation_steps or 1
-    model.fit(
-        dataset,
-        epochs=math.ceil(num_train_steps * accumulation / steps_per_epoch),
-        initial_epoch=run_callbacks.batches_done(model) // steps_per_epoch,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=[
-            run_callbacks.StopOnNonFiniteLoss(),  # first: before any save
-            run_callbacks.StopAtStep(num_train_steps),
-            run_callbacks.TrainingSummaries(log_dir),
-            run_callbacks.PeriodicCheckpoint(manager, save_checkpoints_steps),
-            *extra_callbacks,
-        ],
-        verbose=1,
-    )
+    checkpoints = run_callbacks.PeriodicCheckpoint(manager, save_checkpoints_steps)
+    with stop_on_sigint(checkpoints.request_stop):
+        model.fit(
+            dataset,
+            epochs=math.ceil(num_train_steps * accumulation / steps_per_epoch),
+            initial_epoch=run_callbacks.batches_done(model) // steps_per_epoch,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=[
+                run_callbacks.StopOnNonFiniteLoss(),  # first: before any save
+                run_callbacks.StopAtStep(num_train_steps),
+                run_callbacks.TrainingSummaries(log_dir),
+                checkpoints,
+                *extra_callbacks,
+            ],
+            verbose=1,
+        )
 
 
 def model_copy(model: keras.Model, precision: str | None = None) -> keras.Model:
