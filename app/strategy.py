@@ -209,7 +209,7 @@ def cpu_inference_precision(cpu: CpuInfo) -> tuple[str, str]:
     if "amx_bf16" in cpu.flags:
         return "mixed_bfloat16", "the CPU has AMX bfloat16 tiles"
     if "avx512_bf16" not in cpu.flags:
-        return "float32", "the CPU has no bfloat16 instructions (AVX512_BF16, AMX)"
+        return "float32", "the CPU has neither AVX512_BF16 nor AMX"
     if cpu.vendor == "AuthenticAMD":
         return "mixed_bfloat16", "an AMD CPU with AVX512_BF16"
     vendor = cpu.vendor or "unknown vendor"
