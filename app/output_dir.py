@@ -6,11 +6,12 @@ that names the first. The kernel drops the lock when its process dies; the
 next run on that host takes the left-over file over and says so.
 
 `OUTPUT_DIR/.written.json` lists what runs wrote there (paths relative to
-output_dir, and the export folders they published), so that
+output_dir, and the export folders they published): every file that is new or
+rewritten when a run lets go of its lock counts as that run's. So
 `--overwrite_output_dir` removes exactly those files and never a user's
-notes, logs or spreadsheets. Files a killed run wrote after the list was last
-updated, and folders written before there was a list, are recognized by the
-exact names this project gives its files (`PROJECT_FILES`).
+notes, logs or spreadsheets. The files of a run that was killed (it never
+updated the list), and folders written before there was a list, are
+recognized by the exact names this project gives its files (`PROJECT_FILES`).
 """
 
 import contextlib
@@ -51,6 +52,7 @@ PROJECT_FILES = re.compile(
             rf"(predictions\.tsv|labels\.txt|data_report\.(txt|json)){_TMP}",
             r"logs/(train|eval)/events\.out\.tfevents\.[^/]+",
             rf"export(\.(tmp|old)-\d+)?/{_SAVED_MODEL}",
+            r"\.written\.json\.tmp-\d+",
         )
     )
 )
