@@ -19,6 +19,19 @@ import warnings
 SHUFFLE_WARNING = r"`shuffle=True` was passed, but will be ignored since the data `x`"
 
 
+LIBRARY_LOGGERS = ("absl", "tensorflow")
+
+
+class _WarningsAndAbove(logging.Filter):
+    """Lets through records at WARNING and above only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+WARNINGS_AND_ABOVE = _WarningsAndAbove()
+
+
 def quiet_console() -> None:
     """Hides TensorFlow's C++ and per-checkpoint lines and Keras' shuffle warning.
 
@@ -28,9 +41,12 @@ def quiet_console() -> None:
     # C++ messages below FATAL (device probing, cuInit failures) stay quiet;
     # real failures still reach the user as Python exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    # tensorflow/python/checkpoint/functional_saver.py logs "Sharding callback
-    # duration" through absl at INFO on every save.
-    logging.getLogger("absl").setLevel(logging.WARNING)
+    # TensorFlow logs at INFO through absl ("Sharding callback duration" on
+    # every save, tensorflow/python/checkpoint/functional_saver.py) and its own
+    # logger ("Assets written to"). A filter, not a level: saving a SavedModel
+    # resets absl's level (tensorflow/python/trackable/autotrackable.py).
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).addFilter(WARNINGS_AND_ABOVE)
     warnings.filterwarnings("ignore", message=SHUFFLE_WARNING, category=UserWarning)
 
 
