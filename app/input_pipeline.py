@@ -122,7 +122,7 @@ def pack_examples(
     `map` over a new dataset would set up that graph again each time.
     """
     labelled = isinstance(examples.element_spec, tuple)
-    count_whole = _whole_text_counter(preprocessor)
+    unknown_id = preprocessor.vocabulary.index(UNKNOWN_TOKEN)
     token_ids, segment_ids, labels, counts, unknown = [], [], [], [], []
     for chunk in examples.batch(chunk_size).prefetch(1):
         features = chunk[0] if labelled else chunk
@@ -130,7 +130,7 @@ def pack_examples(
         lengths = tf.reduce_sum(tf.cast(packed["padding_mask"], tf.int32), axis=1)
         token_ids.append(tf.RaggedTensor.from_tensor(packed["token_ids"], lengths))
         segment_ids.append(tf.RaggedTensor.from_tensor(packed["segment_ids"], lengths))
-        chunk_counts = _count_tokens(features, token_ids[-1], preprocessor, count_whole)
+        chunk_counts = _count_tokens(features, token_ids[-1], preprocessor, unknown_id)
         counts.append(chunk_counts[0])
         unknown.append(chunk_counts[1])
         if labelled:
@@ -153,7 +153,7 @@ def pack_examples(
 
 
 def _count_tokens(
-    features: dict, token_ids: tf.RaggedTensor, preprocessor, count_whole
+    features: dict, token_ids: tf.RaggedTensor, preprocessor, unknown_id: int
 ):
     """(chunk,) WordPieces of each example before truncation, and its [UNK]s.
 
@@ -167,32 +167,28 @@ def _count_tokens(
     if "text_b" in features:
         special_tokens += features["text_b"].numpy() != b""
     counts = (lengths - special_tokens).astype(np.int64)
-    unknown_id = preprocessor.vocabulary.index(UNKNOWN_TOKEN)
     is_unknown = tf.cast(token_ids == unknown_id, tf.int64)
     unknown = tf.reduce_sum(is_unknown, axis=1).numpy()
     cut = np.flatnonzero(lengths >= preprocessor.sequence_length)
     if len(cut):
         counts[cut], unknown[cut] = 0, 0
         for texts in features.values():
-            whole_counts, whole_unknown = count_whole(tf.gather(texts, cut))
+            whole_counts, whole_unknown = _count_whole(
+                preprocessor, tf.gather(texts, cut), unknown_id
+            )
             counts[cut] += whole_counts.numpy()
             unknown[cut] += whole_unknown.numpy()
     return counts, unknown
 
 
-def _whole_text_counter(preprocessor):
-    """fn((n,) strings) -> (n,) WordPiece counts and (n,) [UNK] counts, uncut."""
-    unknown_id = preprocessor.vocabulary.index(UNKNOWN_TOKEN)
+def _count_whole(preprocessor, texts: tf.Tensor, unknown_id: int):
+    """(n,) WordPiece counts of `texts` and (n,) [UNK] counts, uncut.
 
-    # In a graph, so the tokenizer gives a RaggedTensor (eager calls may give
-    # Python lists); traced at its first call, which most sets never make.
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def count_whole(texts):
-        token_ids = preprocessor.tokenize(texts)  # (n, None)
-        is_unknown = tf.cast(token_ids == unknown_id, tf.int64)
-        return token_ids.row_lengths(), tf.reduce_sum(is_unknown, axis=1)
-
-    return count_whole
+    Eager: a few cut rows do not pay for tracing a graph.
+    """
+    token_ids = preprocessor.tokenize(texts)  # (n, None)
+    is_unknown = tf.cast(token_ids == unknown_id, tf.int64)
+    return token_ids.row_lengths(), tf.reduce_sum(is_unknown, axis=1)
 
 
 def batch_inputs(packed: PackedExamples, preprocessor, index: tf.Tensor) -> dict:
