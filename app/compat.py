@@ -230,7 +230,10 @@ WORKAROUNDS = (
     ),
     Workaround(
         name="Private sublayers of keras_hub TransformerEncoder",
-        where="checkpoints/original.py, app/model.py / app/cpu_speedups.py",
+        where=(
+            "checkpoints/original.py, app/cpu_speedups.py (and its "
+            "FirstTokenTransformerEncoder.call, written after keras-hub's)"
+        ),
         works_around=(
             "keras-hub exposes no public handle on an encoder block's "
             "attention, feed-forward and layer-norm sublayers: "
@@ -241,12 +244,53 @@ WORKAROUNDS = (
     ),
     Workaround(
         name="keras Layer._flatten_layers",
-        where="app/model.py / app/cpu_speedups.py, app/export.py",
+        where="app/model.py, app/cpu_speedups.py",
         works_around=(
             "Keras 3 has no public recursive walk over nested layers; "
             "`_flatten_layers(include_self, recursive)` is the one Keras uses."
         ),
         upstream=_NO_ISSUE + "private method; the test walks a nested model.",
         test="test_flatten_layers_still_walks_nested_layers",
+    ),
+    Workaround(
+        name="Keras warns that fit(shuffle=True) ignores a tf.data.Dataset",
+        where="app/console.py SHUFFLE_WARNING",
+        works_around=(
+            "`fit`'s default `shuffle=True` warns for every dataset; the "
+            "training dataset shuffles itself, so the warning is filtered."
+        ),
+        upstream="https://github.com/keras-team/keras/pull/22777",
+        test="tests/test_config.py::test_keras_still_warns_about_shuffle_for_datasets",
+    ),
+    Workaround(
+        name="TensorFlow logs 'Sharding callback duration' on every save",
+        where="app/console.py quiet_console",
+        works_around=(
+            "tensorflow/python/checkpoint/functional_saver.py logs each "
+            "checkpoint's timing through absl at INFO; absl's logger is set "
+            "to WARNING unless --verbosity asks for more."
+        ),
+        upstream=(
+            _NO_ISSUE + "save a tf.train.Checkpoint with absl at INFO; the line "
+            "comes from the sharding callback (tensorflow/community#458)."
+        ),
+        test=(
+            "tests/test_config.py::"
+            "test_tensorflow_still_logs_checkpoint_timings_through_absl"
+        ),
+    ),
+    Workaround(
+        name="TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL",
+        where="app/console.py native_stderr_hidden",
+        works_around=(
+            "Lines logged while TensorFlow's libraries load, before absl's C++ "
+            "logging is initialized, reach stderr whatever the log level; "
+            "main() loads TensorFlow with stderr sent to /dev/null."
+        ),
+        upstream=(
+            "https://github.com/abseil/abseil-cpp/pull/1957, "
+            "https://github.com/tensorflow/tensorflow/pull/102212"
+        ),
+        test="test_tensorflow_still_logs_before_absl_is_initialized",
     ),
 )
