@@ -77,7 +77,7 @@ def optimizer_iterations(optimizer: keras.optimizers.Optimizer) -> int:
     With gradient accumulation, Keras' public `iterations` counts updates
     (batches // steps); only the private `_iterations` counts batches.
     """
-    return int(keras.ops.convert_to_numpy(optimizer._iterations))
+    return int(optimizer._iterations.numpy())
 
 
 # keras_hub.layers.TransformerEncoder keeps its sublayers in private
