@@ -48,24 +48,32 @@ def config_from_flags(flag_values: flags.FlagValues = FLAGS) -> RunConfig:
     return RunConfig(**{name: flag_values[name].value for name in names})
 
 
+def load_tensorflow(verbose: bool) -> None:
+    """Sets what TensorFlow reads once, when it loads, then loads it.
+
+    Flag mistakes absl finds are reported before this, so before TensorFlow
+    loads. Without `--verbosity`, library chatter is hidden (app/console.py).
+    """
+    from app import console
+
+    if not verbose:
+        console.quiet_console()
+    # oneDNN kernels: TensorFlow turns them on by itself only on CPUs with
+    # some AVX512 extensions or AMX; they also speed up training and
+    # prediction on CPUs without them (docs/changelog.md). A value already
+    # set wins.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    with console.native_stderr_hidden(not verbose):
+        import tensorflow  # noqa: F401
+
+
 def main(argv):
     del argv  # Everything comes from flags.
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from app import console
-
-    verbose = FLAGS["verbosity"].present > 0
-    if not verbose:
-        console.quiet_console()
-    # oneDNN kernels: TensorFlow turns them on by itself only on CPUs with
-    # some AVX512 extensions or AMX; they also speed up training and
-    # prediction on CPUs without them (docs/). Read once, when TF loads.
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    with console.native_stderr_hidden(not verbose):
-        import tensorflow  # noqa: F401  (loaded here, where its start-up lines hide)
-    # Imported here so that flag mistakes are reported before TensorFlow loads.
-    from app.errors import UsageError
+    load_tensorflow(verbose=FLAGS["verbosity"].present > 0)
+    from app.errors import RunInterrupted, UsageError
     from checkpoints import CheckpointError
     from tasks import DataError, UnknownTaskError
 
@@ -73,6 +81,10 @@ def main(argv):
         from app.runner import run_all
 
         run_all(config_from_flags())
+    except (RunInterrupted, KeyboardInterrupt) as error:
+        # 130: the shell's status for a process ended by Ctrl-C (128 + SIGINT).
+        print(str(error) or "Interrupted (Ctrl-C).", file=sys.stderr)
+        return 130
     except (UsageError, CheckpointError, DataError, UnknownTaskError) as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 1

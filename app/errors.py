@@ -11,3 +11,15 @@ class UsageError(Exception):
 
 class ConfigError(UsageError):
     """A flag value that cannot work, named with its flag."""
+
+
+class RunInterrupted(UsageError):
+    """Training stopped on Ctrl-C after saving its step; `main.py` exits 130."""
+
+
+class CheckpointWriteError(UsageError):
+    """A training checkpoint could not be written (disk full, no permission).
+
+    The message names the folder, the last complete checkpoint (kept) and,
+    for a full disk, about how much space one checkpoint needs.
+    """

@@ -318,3 +318,23 @@ def test_a_failing_run_prints_only_the_runner_lines(tmp_path):
     lines = result.stderr.splitlines()
     assert lines[-1].startswith("ERROR: The data folder does not exist")
     assert len(lines) == 2 and "] Strategy: " in lines[0], lines
+
+
+# === The environment: changed by main(), never by an import ===
+
+
+def test_importing_app_changes_no_environment(monkeypatch):
+    import app
+
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    importlib.reload(app)
+    assert "TF_ENABLE_ONEDNN_OPTS" not in os.environ
+
+
+@pytest.mark.parametrize("already_set, expected", [(None, "1"), ("0", "0")])
+def test_main_turns_on_onednn_unless_set(monkeypatch, already_set, expected):
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    if already_set is not None:
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", already_set)
+    main.load_tensorflow(verbose=True)
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == expected
