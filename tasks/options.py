@@ -1,4 +1,4 @@
-"""The task flags of a run, handed to the processor that needs them."""
+"""The task flags of a run, handed as one object to the processor that needs them."""
 
 import dataclasses
 
@@ -6,6 +6,9 @@ import dataclasses
 @dataclasses.dataclass(frozen=True)
 class TaskOptions:
     """Settings that pick or shape a task's data; each processor reads its own.
+
+    `app.config.RunConfig.task_options()` builds it from the run's flags: each
+    field here is the flag of the same name, with its default.
 
     Args:
         xnli_language: XNLI language code, or `"all"` for every language.

@@ -69,6 +69,17 @@ def test_flags_become_the_config(flag_values):
     assert config.learning_rate == RunConfig().learning_rate
 
 
+def test_task_options_are_run_settings_with_the_same_defaults():
+    """tasks/ cannot import app/, so TaskOptions repeats its defaults: checked."""
+    from tasks import TaskOptions
+
+    run_defaults = {
+        field.name: field.default for field in dataclasses.fields(RunConfig)
+    }
+    for field in dataclasses.fields(TaskOptions):
+        assert field.default == run_defaults[field.name], field.name
+
+
 def original_flags() -> dict[str, tuple[str, object]]:
     """run_classifier.py's flags (bert-tensorflow): name -> (kind, default)."""
     path = importlib.util.find_spec("bert.run_classifier").origin
