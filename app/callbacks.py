@@ -9,7 +9,9 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from app.errors import UsageError
+from app.compat import optimizer_iterations
+from app.errors import RunInterrupted, UsageError
+from app.interrupts import checkpoint_write_error
 from app.results import write_text_atomically
 
 logger = logging.getLogger(__name__)
@@ -37,18 +39,36 @@ class TrainingSummaries(keras.callbacks.Callback):
 
 
 class PeriodicCheckpoint(keras.callbacks.Callback):
-    """Saves model and optimizer every `every_n_steps` steps, and at the end."""
+    """Saves model and optimizer every `every_n_steps` steps, and at the end.
+
+    After `request_stop` (Ctrl-C), it saves at the next update and raises
+    `RunInterrupted`, so a rerun resumes at that step. A save that fails
+    raises `CheckpointWriteError`; the last complete checkpoint stays.
+    """
 
     def __init__(self, manager: tf.train.CheckpointManager, every_n_steps: int):
         super().__init__()
         self.manager = manager
         self.every_n_steps = every_n_steps
         self.last_saved_step = None
+        self.stop_requested = False
+
+    def request_stop(self) -> None:
+        """Save and stop after the current update; safe in a signal handler."""
+        self.stop_requested = True
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
-        if step % self.every_n_steps == 0 and at_update_boundary(self.model):
+        if not at_update_boundary(self.model):
+            return
+        if step % self.every_n_steps == 0 or self.stop_requested:
             self._save(step)
+        if self.stop_requested:
+            raise RunInterrupted(
+                f"Interrupted (Ctrl-C) at step {step}; saved "
+                f"{self.manager.latest_checkpoint}. Run the same command again "
+                f"to resume from step {step}."
+            )
 
     def on_train_end(self, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
@@ -56,15 +76,20 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
             self._save(step)
 
     def _save(self, step: int) -> None:
-        if step != self.last_saved_step:
+        if step == self.last_saved_step:
+            return
+        try:
             self.manager.save(checkpoint_number=step)
-            self.last_saved_step = step
+        except (tf.errors.OpError, OSError) as error:
+            variables = self.model.variables + self.model.optimizer.variables
+            size = sum(np.dtype(v.dtype).itemsize * np.prod(v.shape) for v in variables)
+            raise checkpoint_write_error(self.manager, step, error, size) from error
+        self.last_saved_step = step
 
 
 def batches_done(model: keras.Model) -> int:
     """Batches trained so far: optimizer updates times accumulation steps."""
-    # `iterations` counts updates; the raw counter counts batches.
-    return int(ops.convert_to_numpy(model.optimizer._iterations))
+    return optimizer_iterations(model.optimizer)
 
 
 def at_update_boundary(model: keras.Model) -> bool:
