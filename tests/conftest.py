@@ -1,10 +1,23 @@
-"""Shared fixtures: tiny BERT checkpoints and task files, all built offline."""
+"""Shared fixtures: tiny BERT checkpoints and task files, all built offline.
 
+Every test starts from the same process-wide state: `restore_global_state`
+puts back what an in-process run changes (Keras' dtype policy, TensorFlow's op
+determinism, random generators, logging), so tests pass in any order.
+"""
+
+import logging
 import os
+import random
+import sys
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# main() sets this default before TensorFlow loads; TensorFlow reads it once,
+# at load. The same value here gives in-process runs the kernels, and so the
+# exact numbers, of `python main.py` runs, which inherit it.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from tests.bert_weights import (  # noqa: E402
     TINY_VOCABULARY,
@@ -67,6 +80,90 @@ def write_mrpc(data_dir, rows=MRPC_ROWS):
 @pytest.fixture
 def mrpc_dir(tmp_path):
     return write_mrpc(tmp_path / "MRPC")
+
+
+@pytest.fixture(scope="session")
+def shared_mrpc_dir(tmp_path_factory):
+    """The MRPC files of `trained_mrpc`; tests only read them."""
+    return write_mrpc(tmp_path_factory.mktemp("shared") / "MRPC")
+
+
+@pytest.fixture(scope="session")
+def trained_mrpc(tmp_path_factory, shared_mrpc_dir, huggingface_dir):
+    """`python main.py` with the original's MRPC flags, run once per session.
+
+    Returns the finished process and its output_dir. Tests read that folder;
+    a test that runs again in it works on a copy (`copy_of`).
+    """
+    from tests.test_main import original_flags, run_main_subprocess
+
+    output_dir = tmp_path_factory.mktemp("trained_mrpc") / "out"
+    flags = original_flags(shared_mrpc_dir, huggingface_dir, output_dir)
+    return run_main_subprocess(*flags), output_dir
+
+
+def copy_of(folder, tmp_path):
+    """A copy of a run's output_dir that a test may run in and change."""
+    import shutil
+
+    copy = tmp_path / folder.name
+    shutil.copytree(folder, copy)
+    return copy
+
+
+@pytest.fixture(autouse=True)
+def restore_global_state():
+    """Puts back the process-wide state a test, or a run inside it, changes."""
+    random_state, numpy_state = random.getstate(), np.random.get_state()
+    environment = dict(os.environ)
+    root = logging.getLogger()
+    root_handlers = list(root.handlers)
+    levels = _logger_levels()
+    policy = _keras_dtype_policy()
+    determinism = _op_determinism()
+    yield
+    random.setstate(random_state)
+    np.random.set_state(numpy_state)
+    if os.environ != environment:
+        os.environ.clear()
+        os.environ.update(environment)
+    root.handlers[:] = root_handlers
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    if policy is not None:
+        import keras
+
+        keras.mixed_precision.set_global_policy(policy)
+    if determinism is not None and _op_determinism() != determinism:
+        from tensorflow.python.framework import config  # no public switch-off
+
+        if determinism:
+            config.enable_op_determinism()
+        else:
+            config.disable_op_determinism()
+
+
+def _logger_levels() -> dict:
+    """The level of the root logger ("") and of every named logger."""
+    loggers = logging.root.manager.loggerDict.items()
+    levels = {name: x.level for name, x in loggers if isinstance(x, logging.Logger)}
+    return {"": logging.getLogger().level, **levels}
+
+
+def _keras_dtype_policy() -> str | None:
+    """The global dtype policy's name; None before Keras is imported."""
+    if "keras" not in sys.modules:
+        return None
+    return sys.modules["keras"].mixed_precision.global_policy().name
+
+
+def _op_determinism() -> bool | None:
+    """Whether TF ops run deterministically; None before TensorFlow is imported."""
+    if "tensorflow" not in sys.modules:
+        return None
+    from tensorflow.python.framework import config
+
+    return config.is_op_determinism_enabled()
 
 
 @pytest.fixture

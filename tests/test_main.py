@@ -1,5 +1,15 @@
-"""main.py end to end with the original's flags, and its errors for bad input."""
+"""main.py end to end with the original's flags, and its errors for bad input.
 
+Two `python main.py` processes prove the command line itself: the session's
+`trained_mrpc` run (train, evaluate, predict, export) and one bad command
+line. Every other check runs `main.main` in this process (`run_main`), which
+is what those processes run after parsing their flags.
+"""
+
+import contextlib
+import dataclasses
+import io
+import logging
 import os
 import subprocess
 import sys
@@ -7,15 +17,55 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import MRPC_ROWS, write_mrpc
+from tests.conftest import MRPC_ROWS, copy_of, write_mrpc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MAIN_PATH = os.path.join(ROOT, "main.py")
 
 
-def run_main(*flags, timeout=600):
+@dataclasses.dataclass
+class MainResult:
+    """How `python main.py FLAGS` ended: its exit status and what it wrote to stderr."""
+
+    returncode: int
+    stderr: str
+
+
+def run_main(*flags) -> MainResult:
+    """Runs `main.main` in this process on `python main.py FLAGS`'s flags.
+
+    `stderr` holds what main prints there and the log lines a command-line
+    run prints there. The flags go back to their defaults afterwards, and
+    Keras' global state is cleared (conftest's `restore_global_state` puts
+    back the rest).
+    """
+    import keras
+    from absl import flags as absl_flags
+
+    import main
+
+    stderr = io.StringIO()
+    log_lines = logging.StreamHandler(stderr)
+    log_lines.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(log_lines)
+    root.setLevel(logging.INFO)  # main's basicConfig level
+    try:
+        remaining = absl_flags.FLAGS([MAIN_PATH, *map(str, flags)])
+        with contextlib.redirect_stderr(stderr):
+            returncode = main.main(remaining)
+    finally:
+        absl_flags.FLAGS.unparse_flags()
+        root.removeHandler(log_lines)
+        keras.backend.clear_session()
+    return MainResult(returncode, stderr.getvalue())
+
+
+def run_main_subprocess(*flags, timeout=600) -> subprocess.CompletedProcess:
+    """`python main.py FLAGS` in a process of its own."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "main.py"), *flags],
+        [sys.executable, MAIN_PATH, *map(str, flags)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -51,10 +101,10 @@ def read_eval_results(path):
     return dict(line.split(" = ") for line in lines)
 
 
-def test_end_to_end_with_the_original_flags(mrpc_dir, huggingface_dir, tmp_path):
-    output_dir = tmp_path / "out"
-    result = run_main(*original_flags(mrpc_dir, huggingface_dir, output_dir))
+def test_end_to_end_with_the_original_flags(trained_mrpc):
+    result, output_dir = trained_mrpc
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
 
     results = read_eval_results(output_dir / "eval_results.txt")
     # The original's keys, plus MRPC's F1 and per-class metrics (issue 4).
@@ -78,11 +128,24 @@ def test_end_to_end_with_the_original_flags(mrpc_dir, huggingface_dir, tmp_path)
     assert (output_dir / "export" / "saved_model.pb").exists()
 
 
-def test_eval_only_restores_the_trained_checkpoint(mrpc_dir, huggingface_dir, tmp_path):
-    output_dir = tmp_path / "out"
-    flags = original_flags(mrpc_dir, huggingface_dir, output_dir)
-    assert run_main(*flags).returncode == 0
-    first = read_eval_results(output_dir / "eval_results.txt")
+def test_a_bad_command_line_exits_1_with_one_line_and_no_traceback(tmp_path):
+    result = run_main_subprocess(
+        "--task_name=mrpc", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}/out"
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "ERROR: At least one of `do_train`, `do_eval` or `do_predict` must be "
+        "True. Pass --do_train, --do_eval and/or --do_predict."
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_eval_only_restores_the_trained_checkpoint(
+    trained_mrpc, shared_mrpc_dir, huggingface_dir, tmp_path
+):
+    first = read_eval_results(trained_mrpc[1] / "eval_results.txt")
+    output_dir = copy_of(trained_mrpc[1], tmp_path)
+    flags = original_flags(shared_mrpc_dir, huggingface_dir, output_dir)
     flags = [f for f in flags if not f.startswith(("--do_train", "--do_predict"))]
     result = run_main(*flags)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -93,6 +156,7 @@ def test_eval_only_restores_the_trained_checkpoint(mrpc_dir, huggingface_dir, tm
 
 
 def assert_clean_error(result, *fragments):
+    """Exit status 1, no traceback, and every fragment in stderr."""
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     for fragment in fragments:
