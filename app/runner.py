@@ -90,6 +90,7 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
     # before output_dir is made, locked or cleared: a failed run loses nothing.
     check_accumulation_replicas(config, strategy)
     data = read_task_data(config)
+    check_training_set(config, data)
     pretrained = read_pretrained(
         config.init_checkpoint,
         config.vocab_file,
@@ -323,14 +324,18 @@ def check_sequence_length(max_seq_length: int, max_position_embeddings: int) -> 
         )
 
 
-def run_training(session: Session, data: TaskData) -> None:
-    config, examples = session.config, data.train
-    if len(examples) < config.train_batch_size:
+def check_training_set(config: RunConfig, data: TaskData) -> None:
+    """Training needs at least one whole batch."""
+    if data.train is not None and len(data.train) < config.train_batch_size:
         raise ConfigError(
-            f"The training set has {len(examples)} examples, fewer than one batch "
-            f"(--train_batch_size={config.train_batch_size}). Lower "
+            f"The training set has {len(data.train)} examples, fewer than one "
+            f"batch (--train_batch_size={config.train_batch_size}). Lower "
             "--train_batch_size or add training data."
         )
+
+
+def run_training(session: Session, data: TaskData) -> None:
+    config, examples = session.config, data.train
     num_train_steps = train_steps(config, data)
     # --train_batch_size is the batch of one update; with accumulation, each
     # update averages the gradients of `accumulation` smaller batches.

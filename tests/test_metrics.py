@@ -34,6 +34,7 @@ from tasks import (
     MrpcProcessor,
     OutputKind,
     StsbProcessor,
+    TaskOptions,
     XnliProcessor,
 )
 
@@ -213,7 +214,7 @@ def test_stsb_reports_pearson_spearman_and_mean_squared_error():
 
 
 def test_custom_task_reports_per_class_metrics():
-    processor = CsvProcessor(labels=["ham", "spam"])
+    processor = CsvProcessor(TaskOptions(labels=("ham", "spam")))
     examples = [example("ham"), example("spam"), example("spam")]
     metrics = task_metrics(
         processor, examples, one_hot([0, 1, 0], 2), ["ham", "spam"], 8

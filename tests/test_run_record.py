@@ -124,6 +124,23 @@ def test_a_failed_weight_load_leaves_no_output_dir(huggingface_dir, tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+def test_a_training_set_under_one_batch_fails_before_anything_is_written(
+    huggingface_dir, tmp_path
+):
+    data_dir, output_dir = write_mrpc(tmp_path / "MRPC"), tmp_path / "out"
+    before = write_earlier_run(output_dir)
+    config = tiny_config(
+        data_dir,
+        huggingface_dir,
+        output_dir,
+        overwrite_output_dir=True,
+        train_batch_size=8,  # write_mrpc's training set has 6 examples
+    )
+    with pytest.raises(ConfigError, match="6 examples, fewer than one batch"):
+        run_all(config)
+    assert texts_under(output_dir) == before
+
+
 def run_main_in_process(*argv) -> int:
     flags.FLAGS(["main.py", *argv])
     try:
