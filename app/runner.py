@@ -1,5 +1,6 @@
 """One run, top to bottom: read, build, train, evaluate, predict, export."""
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -74,6 +75,13 @@ def run_all(config: RunConfig) -> dict:
     )
     if config.num_seeds == 1:
         return run(config, strategy)
+    # The parent folder holds the summary: locked and recorded like any output_dir.
+    with claim(config.output_dir) if is_chief(strategy) else contextlib.nullcontext():
+        return run_seeds(config, strategy)
+
+
+def run_seeds(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
+    """`--num_seeds` runs in OUTPUT_DIR/seed_N, then the summary of their metrics."""
     runs = seeds.seed_configs(config)
     outputs = {f"seed_{c.seed}": run(c, strategy) for c in runs}
     if config.do_eval and is_chief(strategy):

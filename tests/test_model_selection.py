@@ -37,6 +37,10 @@ def test_several_seeds_are_summarized(mrpc_dir, huggingface_dir, tmp_path):
     summary = (output_dir / "seed_summary.txt").read_text().splitlines()
     assert summary[0] == "seeds = 5 6"
     assert any(line.startswith("eval_accuracy = ") for line in summary)
+    # The summary is recorded as written, so --overwrite_output_dir removes it.
+    written = json.loads((output_dir / ".written.json").read_text())["files"]
+    assert {"seed_summary.txt", "seed_summary.json"} <= set(written)
+    assert not (output_dir / ".lock").exists()
 
 
 def test_each_split_is_packed_once_and_every_evaluation_reuses_it(
