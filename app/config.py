@@ -133,6 +133,12 @@ class RunConfig:
         "CPU-only speed changes to the running model, each proven equal to the "
         "plain model by tests; false runs the plain keras-hub model.",
     )
+    allow_case_mismatch: bool = setting(
+        False,
+        "Fine-tune even when --do_lower_case contradicts the checkpoint's own case "
+        "setting (its release name, or do_lower_case in its tokenizer_config.json); "
+        "the mismatch is logged as a warning.",
+    )
 
     # === Devices, faults and reproducibility ===
     strategy: str = setting(

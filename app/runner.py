@@ -63,7 +63,9 @@ class Session:
 def run_all(config: RunConfig) -> dict:
     """One run, or `--num_seeds` runs and the summary of their metrics."""
     config = validate(config)
-    validate_case_matches_checkpoint(config.do_lower_case, config.init_checkpoint)
+    validate_case_matches_checkpoint(
+        config.do_lower_case, config.init_checkpoint, config.allow_case_mismatch
+    )
     # Built first: multi-worker collectives must exist before other TF work.
     strategy = build_strategy(
         config.strategy,

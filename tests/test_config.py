@@ -349,3 +349,24 @@ def test_main_turns_on_onednn_unless_set(monkeypatch, already_set, expected):
         monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", already_set)
     main.load_tensorflow(verbose=True)
     assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == expected
+
+
+def test_allow_case_mismatch_reaches_the_case_check(huggingface_dir, tmp_path):
+    from app.runner import run_all
+    from checkpoints import CheckpointError
+    from tasks import DataError
+
+    config = RunConfig(
+        task_name="mrpc",
+        data_dir=str(tmp_path / "missing"),
+        output_dir=str(tmp_path / "out"),
+        init_checkpoint=huggingface_dir,  # records do_lower_case: true
+        do_lower_case=False,
+        do_train=True,
+    )
+    with pytest.raises(CheckpointError, match="--allow_case_mismatch"):
+        run_all(config)
+    # Past the case check, the run stops at the next problem: no data.
+    with pytest.raises(DataError):
+        run_all(dataclasses.replace(config, allow_case_mismatch=True))
+    assert not (tmp_path / "out").exists()
