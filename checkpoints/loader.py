@@ -256,12 +256,20 @@ def _check_huggingface(path: str, config: dict) -> None:
             f"'{config.get('model_type')}' model; only BERT models can be "
             "fine-tuned here."
         )
-    weights = ("model.safetensors", "pytorch_model.bin")
-    if not any(os.path.exists(os.path.join(path, name)) for name in weights):
+    if os.path.exists(os.path.join(path, "model.safetensors")):
+        return
+    if os.path.exists(os.path.join(path, "pytorch_model.bin")):
+        # Reading a pickle can run code; this project never unpickles.
         raise CheckpointError(
-            f"{path} holds no weights: expected model.safetensors or "
-            "pytorch_model.bin beside config.json."
+            f"{path} holds its weights as pytorch_model.bin only; they are read "
+            "from model.safetensors alone, since reading a pickle can run code. "
+            'Convert it once where transformers is installed: python -c "from '
+            f"transformers import AutoModel; AutoModel.from_pretrained('{path}')"
+            f".save_pretrained('{path}')\""
         )
+    raise CheckpointError(
+        f"{path} holds no weights: expected model.safetensors beside config.json."
+    )
 
 
 def _load_preset_config(preset: str) -> dict:

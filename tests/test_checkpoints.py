@@ -80,6 +80,24 @@ def test_folder_without_weights(huggingface_dir, tmp_path):
         read_pretrained(str(folder))
 
 
+def test_a_pickled_pytorch_model_bin_is_refused_with_how_to_convert(
+    huggingface_dir, tmp_path
+):
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    for name in ("config.json", "vocab.txt"):
+        (folder / name).write_bytes(
+            open(os.path.join(huggingface_dir, name), "rb").read()
+        )
+    # Never read: a pickle that would run code if anything unpickled it.
+    (folder / "pytorch_model.bin").write_bytes(b"cos\nsystem\n(S'exit 3'\ntR.")
+    with pytest.raises(CheckpointError) as raised:
+        read_pretrained(str(folder))
+    message = str(raised.value)
+    assert "pytorch_model.bin only" in message
+    assert f"AutoModel.from_pretrained('{folder}').save_pretrained" in message
+
+
 def test_vocabulary_lines_are_stripped_as_the_original_strips_them(tmp_path):
     path = tmp_path / "vocab.txt"
     path.write_text("".join(f" {token}\r\n" for token in TINY_VOCABULARY))
