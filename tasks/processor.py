@@ -200,11 +200,6 @@ class DataProcessor:
         """Makes the processor from the run's task flags."""
         return cls()
 
-    @property
-    def is_regression(self) -> bool:
-        """Read-only, for callers not yet asking `output_kind`."""
-        return self.output_kind is OutputKind.SCORE
-
     def get_labels(self) -> list[str]:
         """Gets the list of labels for this data set."""
         return list(self.labels)

@@ -26,6 +26,7 @@ from tasks import (
     InputExample,
     MnliProcessor,
     MrpcProcessor,
+    OutputKind,
     QnliProcessor,
     QqpProcessor,
     RteProcessor,
@@ -108,7 +109,7 @@ def test_metric_names_follow_glue(task_name, metric_names):
 
 def test_stsb_is_a_regression_task():
     processor = StsbProcessor()
-    assert processor.is_regression and processor.get_labels() == []
+    assert processor.output_kind is OutputKind.SCORE and processor.get_labels() == []
 
 
 def test_stsb_score_that_is_not_a_number(tmp_path):
