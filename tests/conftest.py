@@ -5,6 +5,7 @@ puts back what an in-process run changes (Keras' dtype policy, TensorFlow's op
 determinism, random generators, logging), so tests pass in any order.
 """
 
+import contextlib
 import logging
 import os
 import random
@@ -114,33 +115,42 @@ def copy_of(folder, tmp_path):
 @pytest.fixture(autouse=True)
 def restore_global_state():
     """Puts back the process-wide state a test, or a run inside it, changes."""
+    with global_state_restored():
+        yield
+
+
+@contextlib.contextmanager
+def global_state_restored():
+    """Random generators, environment, logging, Keras' dtype policy and TF's
+    op determinism as they were; Keras' and TF's as they are by default where
+    the block imported them."""
     random_state, numpy_state = random.getstate(), np.random.get_state()
     environment = dict(os.environ)
     root = logging.getLogger()
     root_handlers = list(root.handlers)
     levels = _logger_levels()
-    policy = _keras_dtype_policy()
-    determinism = _op_determinism()
-    yield
-    random.setstate(random_state)
-    np.random.set_state(numpy_state)
-    if os.environ != environment:
-        os.environ.clear()
-        os.environ.update(environment)
-    root.handlers[:] = root_handlers
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
-    if policy is not None:
-        import keras
+    policy = _keras_dtype_policy() or "float32"
+    determinism = bool(_op_determinism())
+    try:
+        yield
+    finally:
+        random.setstate(random_state)
+        np.random.set_state(numpy_state)
+        if os.environ != environment:
+            os.environ.clear()
+            os.environ.update(environment)
+        root.handlers[:] = root_handlers
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        if _keras_dtype_policy() not in (None, policy):
+            sys.modules["keras"].mixed_precision.set_global_policy(policy)
+        if _op_determinism() not in (None, determinism):
+            from tensorflow.python.framework import config  # no public switch-off
 
-        keras.mixed_precision.set_global_policy(policy)
-    if determinism is not None and _op_determinism() != determinism:
-        from tensorflow.python.framework import config  # no public switch-off
-
-        if determinism:
-            config.enable_op_determinism()
-        else:
-            config.disable_op_determinism()
+            if determinism:
+                config.enable_op_determinism()
+            else:
+                config.disable_op_determinism()
 
 
 def _logger_levels() -> dict:

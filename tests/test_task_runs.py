@@ -1,23 +1,20 @@
 """Whole runs of the new tasks and outputs on the tiny model.
 
-One subprocess run proves the command line on real data (the SMS spam
-sample, `--task_name=csv`); the others run `main.main` in-process, with the
-same flags, to stay fast.
+Each test runs `main.main` in this process with a command line's flags
+(tests/test_main.py's `run_main`); tests/test_main.py runs the command line
+itself in a process of its own.
 """
 
 import json
-import logging
 import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from absl import flags
 
-import main
+from tests.conftest import copy_of, global_state_restored
 from tests.glue_fixtures import write_mnli, write_stsb, write_xnli
+from tests.test_main import run_main
 
 ROOT = pathlib.Path(__file__).parent.parent
 SMS_DIR = ROOT / "tests" / "data" / "sms_spam"
@@ -29,32 +26,23 @@ def read_tsv(path) -> list[list[str]]:
 
 def test_csv_task_end_to_end_on_real_sms_spam(huggingface_dir, tmp_path):
     output_dir = tmp_path / "out"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "main.py"),
-            "--task_name=csv",
-            f"--data_dir={SMS_DIR}",
-            "--train_file=train.csv",
-            "--dev_file=dev.csv",
-            "--test_file=test.csv",
-            "--text_a_column=text",
-            "--label_column=spam",
-            "--id_column=0",
-            "--do_train",
-            "--do_eval",
-            "--do_predict",
-            f"--init_checkpoint={huggingface_dir}",
-            "--max_seq_length=32",
-            "--train_batch_size=32",
-            "--num_train_epochs=1",
-            f"--output_dir={output_dir}",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-        timeout=600,
+    result = run_main(
+        "--task_name=csv",
+        f"--data_dir={SMS_DIR}",
+        "--train_file=train.csv",
+        "--dev_file=dev.csv",
+        "--test_file=test.csv",
+        "--text_a_column=text",
+        "--label_column=spam",
+        "--id_column=0",
+        "--do_train",
+        "--do_eval",
+        "--do_predict",
+        f"--init_checkpoint={huggingface_dir}",
+        "--max_seq_length=32",
+        "--train_batch_size=32",
+        "--num_train_epochs=1",
+        f"--output_dir={output_dir}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (output_dir / "labels.txt").read_text() == "0\n1\n"
@@ -91,18 +79,14 @@ def test_csv_task_end_to_end_on_real_sms_spam(huggingface_dir, tmp_path):
 
 
 @pytest.fixture
-def run_main_in_process(capsys):
-    """Parses a command line into absl flags, runs main.main, restores flags."""
+def run_main_in_process():
+    """`run_main` as (exit status, stderr)."""
 
-    def run_main(*argv):
-        flags.FLAGS(["main.py", *argv])
-        try:
-            status = main.main([])
-        finally:
-            flags.FLAGS.unparse_flags()
-        return status, capsys.readouterr().err
+    def run(*argv):
+        result = run_main(*argv)
+        return result.returncode, result.stderr
 
-    return run_main
+    return run
 
 
 def tiny_run_flags(huggingface_dir, data_dir, output_dir, *extra) -> list[str]:
@@ -203,33 +187,64 @@ def test_xnli_all_languages_to_xtreme_files(
         assert lines.strip() in {"contradiction", "entailment", "neutral"}
 
 
-def test_stsb_trains_evaluates_and_predicts_scores(
-    run_main_in_process, huggingface_dir, tmp_path
-):
-    write_stsb(tmp_path / "STS-B")
-    status, stderr = run_main_in_process(
-        *tiny_run_flags(huggingface_dir, tmp_path / "STS-B", tmp_path / "out"),
-        "--task_name=sts-b",
-        "--do_train",  # regression trains with mean squared error
-        "--train_batch_size=2",
-        "--num_train_epochs=1",
+@pytest.fixture(scope="module")
+def trained_stsb(huggingface_dir, tmp_path_factory):
+    """One STS-B run that trains, evaluates, predicts, submits and exports.
+
+    Returns its folder (STS-B/, out/, submission/), its `run_main` result, and
+    the numbers of trainable weights and optimizer variables of the model it
+    trained. Tests read the folder; one that runs in it works on a copy.
+    """
+    folder = tmp_path_factory.mktemp("trained_stsb")
+    write_stsb(folder / "STS-B")
+    flags_ = stsb_training_flags(
+        huggingface_dir,
+        folder,
+        "out",
         "--do_eval",
         "--do_predict",
-        f"--glue_submission_dir={tmp_path / 'submission'}",
+        f"--glue_submission_dir={folder / 'submission'}",
     )
-    assert status == 0, stderr[-3000:]
-    metrics = json.loads((tmp_path / "out" / "eval_results.json").read_text())
+    with global_state_restored(), pytest.MonkeyPatch.context() as monkeypatch:
+        built = record_built_models(monkeypatch)
+        result = run_main(*flags_)
+    counts = {
+        "weights": len(built[0].trainable_variables),
+        "optimizer_variables": len(built[0].optimizer.variables),
+    }
+    return folder, result, counts
+
+
+def record_built_models(monkeypatch) -> list:
+    """The models the runs build from now on, in order."""
+    from app import training
+
+    built = []
+    build = training.build_trainable_classifier
+
+    def record(*args, **kwargs):
+        built.append(build(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(training, "build_trainable_classifier", record)
+    return built
+
+
+def test_stsb_trains_evaluates_and_predicts_scores(trained_stsb):
+    folder, result, _ = trained_stsb  # regression trains with mean squared error
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((folder / "out" / "eval_results.json").read_text())
     assert metrics["global_step"] > 0
     assert {"eval_pearson", "eval_spearman", "eval_loss", "loss"} <= set(metrics)
     assert "eval_accuracy" not in metrics
-    rows = read_tsv(tmp_path / "submission" / "STS-B.tsv")
+    rows = read_tsv(folder / "submission" / "STS-B.tsv")
     assert rows[0] == ["index", "prediction"] and rows[1][0] == "0"
     float(rows[1][1])
-    assert len(read_tsv(tmp_path / "out" / "test_results.tsv")[0]) == 1  # one score
+    assert len(read_tsv(folder / "out" / "test_results.tsv")[0]) == 1  # one score
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (the export's tokenizer ops)
 
-    serve = tf.saved_model.load(str(tmp_path / "out" / "export"))
+    serve = tf.saved_model.load(str(folder / "out" / "export"))
     outputs = serve.signatures["serving_default"].structured_outputs
     assert list(outputs) == ["score"]
 
@@ -281,13 +296,14 @@ def test_new_label_at_predict_time_exits_1(
 
 
 def test_auto_precision_evaluates_in_bfloat16_on_cpus_that_have_it(
-    run_main_in_process, huggingface_dir, tmp_path, monkeypatch, caplog
+    run_main_in_process, huggingface_dir, tmp_path, monkeypatch
 ):
     from app import strategy
 
-    monkeypatch.setattr(strategy, "cpu_has_bfloat16", lambda: True)
-    monkeypatch.setattr(strategy, "this_cpus_bfloat16_speedup", lambda: 2.0)
-    caplog.set_level(logging.INFO)
+    # A CPU whose rule picks bfloat16 for inference: AMX bfloat16 tiles.
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("vendor_id\t: GenuineIntel\nflags\t\t: avx512_bf16 amx_bf16\n")
+    monkeypatch.setattr(strategy, "CPUINFO_PATH", str(cpuinfo))
     write_stsb(tmp_path / "STS-B")
     status, stderr = run_main_in_process(
         *stsb_training_flags(
@@ -295,9 +311,9 @@ def test_auto_precision_evaluates_in_bfloat16_on_cpus_that_have_it(
         )
     )
     assert status == 0, stderr[-3000:]
-    assert "Precision: float32 (--precision=auto" in caplog.text
-    assert "Evaluation and prediction: mixed_bfloat16" in caplog.text
-    assert "Batches at once = 2" in caplog.text  # a CPU-only process
+    assert "Precision: float32 (--precision=auto" in stderr
+    assert "Evaluation and prediction: mixed_bfloat16" in stderr
+    assert "Batches at once = 2" in stderr  # a CPU-only process
     metrics = json.loads((tmp_path / "out" / "eval_results.json").read_text())
     assert metrics["global_step"] > 0 and np.isfinite(metrics["eval_loss"])
     predicted = np.array(read_tsv(tmp_path / "out" / "test_results.tsv"), float)
@@ -313,15 +329,14 @@ def test_auto_precision_evaluates_in_bfloat16_on_cpus_that_have_it(
 
     # A run that picks its checkpoint by evaluating during training evaluates
     # it again in the same precision, so its results match that choice.
-    caplog.clear()
     status, stderr = run_main_in_process(
         *stsb_training_flags(
             huggingface_dir, tmp_path, "periodic", "--eval_every_steps=1", "--do_eval"
         )
     )
     assert status == 0, stderr[-3000:]
-    assert "Precision: float32 (--precision=auto" in caplog.text
-    assert "Evaluation and prediction: mixed_bfloat16" not in caplog.text
+    assert "Precision: float32 (--precision=auto" in stderr
+    assert "Evaluation and prediction: mixed_bfloat16" not in stderr
 
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
@@ -351,39 +366,32 @@ def test_mixed_precision_trains_evaluates_and_exports_float32(
 
 
 def test_a_run_that_does_not_train_evaluates_the_checkpoint_without_adam_slots(
-    run_main_in_process, huggingface_dir, tmp_path, monkeypatch
+    trained_stsb, huggingface_dir, tmp_path, monkeypatch
 ):
-    from app import training
+    folder, result, counts = trained_stsb
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = json.loads((folder / "out" / "eval_results.json").read_text())
+    weights = counts["weights"]
+    assert counts["optimizer_variables"] >= 2 * weights  # m and v
 
-    built = []
-    build = training.build_trainable_classifier
-
-    def record(*args, **kwargs):
-        built.append(build(*args, **kwargs))
-        return built[-1]
-
-    monkeypatch.setattr(training, "build_trainable_classifier", record)
-    write_stsb(tmp_path / "STS-B")
-    flags_ = stsb_training_flags(huggingface_dir, tmp_path, "out", "--do_eval")
-    status, stderr = run_main_in_process(*flags_)
-    assert status == 0, stderr[-3000:]
-    trained = json.loads((tmp_path / "out" / "eval_results.json").read_text())
-    weights = len(built[0].trainable_variables)
-    assert len(built[0].optimizer.variables) >= 2 * weights  # m and v
-
+    output_dir = copy_of(folder / "out", tmp_path)
     export_again = tmp_path / "export_again"
-    status, stderr = run_main_in_process(
-        *[f for f in flags_ if f != "--do_train"], f"--export_dir={export_again}"
+    built = record_built_models(monkeypatch)
+    result = run_main(
+        *tiny_run_flags(huggingface_dir, folder / "STS-B", output_dir),
+        "--task_name=sts-b",
+        "--do_eval",
+        f"--export_dir={export_again}",
     )
-    assert status == 0, stderr[-3000:]
-    again = json.loads((tmp_path / "out" / "eval_results.json").read_text())
-    assert len(built[1].optimizer.variables) < weights  # no slots, step count kept
+    assert result.returncode == 0, result.stderr[-3000:]
+    again = json.loads((output_dir / "eval_results.json").read_text())
+    assert len(built[0].optimizer.variables) < weights  # no slots, step count kept
     assert again["global_step"] == trained["global_step"] > 0
     assert again["eval_loss"] == pytest.approx(trained["eval_loss"], abs=1e-6)
 
     # Its export serves what the training run's export serves.
     trained_export, again_export = (
-        served_scores(folder, ["a b c", "d"], ["c", "e f"])
-        for folder in (tmp_path / "out" / "export", export_again)
+        served_scores(export_dir, ["a b c", "d"], ["c", "e f"])
+        for export_dir in (folder / "out" / "export", export_again)
     )
     np.testing.assert_allclose(again_export, trained_export, atol=1e-6)
