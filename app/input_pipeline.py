@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from app.preprocessing import UNKNOWN_TOKEN
-from tasks import InputExample
+from tasks import InputExample, OutputKind
 from tasks.dataset import build_dataset
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -101,11 +101,12 @@ def pack_splits(
     label_list: Sequence[str],
     is_pair: bool,
     preprocessor,
+    output_kind: OutputKind = OutputKind.CLASSES,
 ) -> dict[str, PackedExamples]:
     """Each split packed once, by name; test labels are placeholders, left out."""
     return {
         split: pack_examples(
-            build_dataset(examples, label_list, is_pair, with_labels=split != "test"),
+            build_dataset(examples, label_list, is_pair, split != "test", output_kind),
             preprocessor,
         )
         for split, examples in splits.items()

@@ -147,7 +147,7 @@ def task_metrics(
         batch_size: int. The evaluation batch size, for `loss`.
     """
     outputs = np.asarray(outputs)
-    targets = build_targets(examples, labels)
+    targets = build_targets(examples, labels, processor.output_kind)
     groups = np.asarray([example.group for example in examples], dtype=object)
     headline = _headline_mask(groups, processor.headline_group)
     if processor.output_kind is OutputKind.SCORE:

@@ -35,7 +35,12 @@ class TaskData:
 
 def pack_task_data(data: TaskData, preprocessor) -> TaskData:
     """`data` with every split it holds packed by `preprocessor`."""
+    processor = data.processor
     packed = pack_splits(
-        data.splits(), data.labels, data.processor.is_pair, preprocessor
+        data.splits(),
+        data.labels,
+        processor.is_pair,
+        preprocessor,
+        processor.output_kind,
     )
     return dataclasses.replace(data, packed=packed)

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from tasks.errors import DataError
 from tasks.example import InputExample
+from tasks.output_kind import OutputKind
 
 
 def build_dataset(
@@ -18,6 +19,7 @@ def build_dataset(
     label_list: Sequence[str],
     is_pair: bool,
     with_labels: bool = True,
+    output_kind: OutputKind = OutputKind.CLASSES,
 ) -> tf.data.Dataset:
     """Builds a dataset with one element per example, in input order.
 
@@ -25,14 +27,15 @@ def build_dataset(
     `with_labels=False`. `features` is `{"text_a": string}` plus
     `"text_b": string` when `is_pair` (an example without `text_b` gets "").
     `label` is the int32 index of the example's label in `label_list`, or,
-    for a regression task (an empty `label_list`), its float32 score.
+    for `OutputKind.SCORE`, its float32 score.
 
     Args:
         examples: the examples, e.g. from `DataProcessor.get_examples`.
         label_list: the task's labels; a label's index is its class id. Empty
-            for regression tasks.
+            for scores.
         is_pair: whether to carry `text_b`.
         with_labels: whether to carry labels (False for prediction).
+        output_kind: the task's `OutputKind`: class ids or scores.
 
     Raises:
         DataError: with `with_labels`, an example's label is not in `label_list`.
@@ -44,15 +47,17 @@ def build_dataset(
     if not with_labels:
         return tf.data.Dataset.from_tensor_slices(features)
     return tf.data.Dataset.from_tensor_slices(
-        (features, build_targets(examples, label_list))
+        (features, build_targets(examples, label_list, output_kind))
     )
 
 
 def build_targets(
-    examples: Sequence[InputExample], label_list: Sequence[str]
+    examples: Sequence[InputExample],
+    label_list: Sequence[str],
+    output_kind: OutputKind = OutputKind.CLASSES,
 ) -> np.ndarray:
-    """(num_examples,) int32 class ids, or float32 scores for regression."""
-    if not label_list:
+    """(num_examples,) int32 class ids, or float32 scores for `OutputKind.SCORE`."""
+    if output_kind is OutputKind.SCORE:
         return np.asarray(build_scores(examples), dtype=np.float32)
     return np.asarray(build_label_ids(examples, label_list), dtype=np.int32)
 

@@ -18,8 +18,9 @@ def preprocessor():
 
 def report_of(splits, preprocessor, is_pair, max_seq_length, *args, **kwargs):
     """The report of `splits` packed by `preprocessor`, as a run builds it."""
-    labels = [] if kwargs.get("output_kind") is OutputKind.SCORE else ["0", "1"]
-    packed = pack_splits(splits, labels, is_pair, preprocessor)
+    output_kind = kwargs.get("output_kind", OutputKind.CLASSES)
+    labels = [] if output_kind is OutputKind.SCORE else ["0", "1"]
+    packed = pack_splits(splits, labels, is_pair, preprocessor, output_kind)
     return build_data_report(splits, packed, is_pair, max_seq_length, *args, **kwargs)
 
 

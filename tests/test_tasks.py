@@ -688,3 +688,12 @@ def test_a_file_without_read_permission_in_a_real_process(tmp_path):
     )
     assert "Traceback" not in result.stderr, result.stderr
     assert result.stdout.startswith(f"{path}: permission denied: ")
+
+
+def test_build_dataset_carries_scores_only_for_score_tasks():
+    examples = [InputExample("1", "a", label="3.5"), InputExample("2", "b", label="0")]
+    dataset = build_dataset(examples, [], False, output_kind=OutputKind.SCORE)
+    assert [float(label) for _, label in dataset] == [3.5, 0.0]
+    # A classification task without labels is an error, never a silent score.
+    with pytest.raises(DataError, match="not in the task's labels"):
+        build_dataset(examples, [], False)
