@@ -14,6 +14,8 @@ from app.errors import ConfigError
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+SAVED_MODEL = "saved_model"
+EXPORT_FORMATS = (SAVED_MODEL, "huggingface", "keras_hub")
 
 
 def setting(default, help: str, choices: tuple[str, ...] | None = None):
@@ -99,6 +101,14 @@ class RunConfig:
     seed: int = setting(12345, "Seed for weights, dropout and data order.")
     export_dir: str | None = setting(
         None, "Where to write the SavedModel (default: OUTPUT_DIR/export)."
+    )
+    export_formats: str = setting(
+        SAVED_MODEL,
+        "What to export, comma-separated: saved_model (at --export_dir, by runs "
+        "that train or name --export_dir), huggingface (OUTPUT_DIR/huggingface, a "
+        "BertForSequenceClassification folder, also a valid --init_checkpoint), "
+        "keras_hub (OUTPUT_DIR/keras_hub, a keras-hub TextClassifier preset). The "
+        "last two are written by every run that lists them.",
     )
     bucket_by_length: bool = setting(
         True,
@@ -232,6 +242,12 @@ class RunConfig:
         return self.do_train and (self.eval_every_steps > 0 or self.eval_every_epoch)
 
     @property
+    def export_format_names(self) -> tuple[str, ...]:
+        """--export_formats as a tuple of names, in the order given."""
+        names = (name.strip() for name in self.export_formats.split(","))
+        return tuple(dict.fromkeys(name for name in names if name))
+
+    @property
     def pads_statically(self) -> bool:
         """TPUs compile one program per shape, so they get fixed shapes."""
         return self.uses_tpu or not self.dynamic_padding
@@ -278,6 +294,7 @@ def validate(config: RunConfig) -> RunConfig:
             "bert_model.ckpt (with --bert_config_file and --vocab_file)."
         )
     _validate_choices(config)
+    _validate_export_formats(config)
     _validate_numbers(config)
     _validate_scaling(config)
     validate_task_options(config)
@@ -310,6 +327,25 @@ def _validate_choices(config: RunConfig) -> None:
                 f"--{field.name} must be one of {', '.join(choices)}. "
                 f"Received: {field.name}={value}"
             )
+
+
+def _validate_export_formats(config: RunConfig) -> None:
+    names = config.export_format_names
+    unknown = [name for name in names if name not in EXPORT_FORMATS]
+    if unknown or not names:
+        problem = f"an unknown format {unknown[0]!r}" if unknown else "no format"
+        raise ConfigError(
+            f"--export_formats lists {problem}; the known ones are "
+            f"{', '.join(EXPORT_FORMATS)} (comma-separated). "
+            f"Received: export_formats={config.export_formats}"
+        )
+    if config.export_dir and SAVED_MODEL not in names:
+        raise ConfigError(
+            "--export_dir is where the SavedModel goes, but --export_formats "
+            f"does not list {SAVED_MODEL}. Add it, or drop --export_dir. "
+            f"Received: export_formats={config.export_formats}, "
+            f"export_dir={config.export_dir}"
+        )
 
 
 def _validate_numbers(config: RunConfig) -> None:

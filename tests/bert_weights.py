@@ -7,6 +7,9 @@ import keras_hub
 import numpy as np
 from safetensors.numpy import save_file
 
+# The product's mapping, which the Hugging Face export writes with: one mapping.
+from app.export_huggingface import huggingface_state_dict
+
 TINY_VOCABULARY = [
     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
     "the", "a", "dog", "cat", "is", "was", "hairy", "happy", "sad", "not",
@@ -28,63 +31,6 @@ def build_tiny_backbone(vocabulary_size=len(TINY_VOCABULARY), seed=0):
         intermediate_dim=16,
         max_sequence_length=64,
     )
-
-
-def huggingface_state_dict(backbone) -> dict:
-    """The backbone's weights under Hugging Face BertModel names and layouts."""
-    hidden = backbone.hidden_dim
-
-    layer = backbone.get_layer
-    weights = {
-        "embeddings.word_embeddings.weight": layer("token_embedding").embeddings,
-        "embeddings.position_embeddings.weight": (
-            layer("position_embedding").position_embeddings
-        ),
-        "embeddings.token_type_embeddings.weight": layer(
-            "segment_embedding"
-        ).embeddings,
-        "embeddings.LayerNorm.weight": layer("embeddings_layer_norm").gamma,
-        "embeddings.LayerNorm.bias": layer("embeddings_layer_norm").beta,
-        "pooler.dense.weight": np.asarray(layer("pooled_dense").kernel).T,
-        "pooler.dense.bias": layer("pooled_dense").bias,
-    }
-    for i in range(backbone.num_layers):
-        block = backbone.get_layer(f"transformer_layer_{i}")
-        attention = block._self_attention_layer
-        prefix = f"encoder.layer.{i}."
-        for name, dense in (
-            ("attention.self.query", attention.query_dense),
-            ("attention.self.key", attention.key_dense),
-            ("attention.self.value", attention.value_dense),
-            ("attention.output.dense", attention.output_dense),
-        ):
-            kernel = np.asarray(dense.kernel)
-            weights[prefix + name + ".weight"] = np.reshape(kernel, (hidden, hidden)).T
-            weights[prefix + name + ".bias"] = np.reshape(np.asarray(dense.bias), (-1,))
-        weights[prefix + "attention.output.LayerNorm.weight"] = (
-            block._self_attention_layer_norm.gamma
-        )
-        weights[prefix + "attention.output.LayerNorm.bias"] = (
-            block._self_attention_layer_norm.beta
-        )
-        weights[prefix + "intermediate.dense.weight"] = np.asarray(
-            block._feedforward_intermediate_dense.kernel
-        ).T
-        weights[prefix + "intermediate.dense.bias"] = (
-            block._feedforward_intermediate_dense.bias
-        )
-        weights[prefix + "output.dense.weight"] = np.asarray(
-            block._feedforward_output_dense.kernel
-        ).T
-        weights[prefix + "output.dense.bias"] = block._feedforward_output_dense.bias
-        weights[prefix + "output.LayerNorm.weight"] = (
-            block._feedforward_layer_norm.gamma
-        )
-        weights[prefix + "output.LayerNorm.bias"] = block._feedforward_layer_norm.beta
-    return {
-        name: np.ascontiguousarray(np.asarray(value), dtype=np.float32)
-        for name, value in weights.items()
-    }
 
 
 def write_huggingface_folder(backbone, vocabulary, folder, do_lower_case=True):
