@@ -14,10 +14,11 @@ import tasks
 from app import run_record, seeds, training
 from app.callbacks import PeriodicEvaluation, batches_done
 from app.compat import check_accumulation_replicas
-from app.config import RunConfig, validate
+from app.config import SAVED_MODEL, RunConfig, validate
 from app.errors import ConfigError
 from app.evaluation import evaluate_dev, run_evaluation
 from app.export import export_saved_model
+from app.export_formats import check_format_dirs, export_formats
 from app.input_pipeline import build_train_dataset
 from app.metrics import main_metric_key
 from app.optimization import count_train_steps
@@ -117,6 +118,7 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
         check_export_dir(
             export_dir_of(config), config.output_dir, config.overwrite_output_dir
         )
+    check_format_dirs(config.export_format_names, config.output_dir)
     session = build_session(config, strategy, pretrained, data)
     data = pack_task_data(data, session.preprocessor)
     if not session.is_chief:  # it writes to a scratch folder of its own
@@ -136,6 +138,8 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
 
 def export_dir_of(config: RunConfig) -> str | None:
     """Where the run exports its SavedModel, if it does."""
+    if SAVED_MODEL not in config.export_format_names:
+        return None
     if config.do_train or config.export_dir:
         return config.export_dir or os.path.join(config.output_dir, "export")
     return None
@@ -218,6 +222,17 @@ def run_steps(session: Session, data: TaskData) -> dict:
                 model, session.preprocessor, path, data.processor.is_pair
             ),
         )
+    # Hugging Face and keras-hub folders, where --export_formats lists them.
+    outputs.update(
+        export_formats(
+            config.export_format_names,
+            model,
+            session.preprocessor,
+            data.labels,
+            data.processor.output_kind,
+            config.output_dir,
+        )
+    )
     for name, path in outputs.items():
         logger.info("Wrote %s: %s", name, path)
     return outputs
