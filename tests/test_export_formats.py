@@ -253,3 +253,9 @@ def test_format_folder_with_a_users_files_is_refused(tmp_path, exported):
         check_format_dirs(("saved_model", "huggingface"), str(output_dir))
     # The folders an earlier export of this output_dir wrote are replaced.
     check_format_dirs(("huggingface", "keras_hub"), exported[2])
+
+
+def test_a_file_where_a_format_folder_goes_is_refused(tmp_path):
+    (tmp_path / "keras_hub").write_text("not a folder")
+    with pytest.raises(ConfigError, match="keras_hub is a file.*drop keras_hub"):
+        check_format_dirs(("keras_hub",), str(tmp_path))
