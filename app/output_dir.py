@@ -52,6 +52,9 @@ PROJECT_FILES = re.compile(
             rf"(predictions\.tsv|labels\.txt|data_report\.(txt|json)){_TMP}",
             r"logs/(train|eval)/events\.out\.tfevents\.[^/]+",
             rf"export(\.(tmp|old)-\d+)?/{_SAVED_MODEL}",
+            # Other export formats half-written by a killed run (finished ones
+            # are in the manifest): the folder names are this project's own.
+            r"(huggingface|keras_hub)\.(tmp|old)-\d+/.+",
             r"\.written\.json\.tmp-\d+",
         )
     )
