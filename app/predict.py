@@ -1,0 +1,463 @@
+"""Predict labels for lines of standard input, or rows of a file, with an export.
+
+    printf 'a gorgeous, witty film\\n' | python -m app.predict \
+        --model_dir=output/demo/export
+    label	probability_0	probability_1
+    1	0.021298	0.97870195
+
+A line is a text, or `text_a<TAB>text_b` for a model of sentence pairs. Each
+gets one row, in input order: the predicted label and each label's
+probability (a score model: its `score`). Lines are predicted in batches as
+they arrive, so a terminal or a pipe gets each answer at once.
+
+`--input_file` reads a TSV, CSV or JSON-lines file with the csv task's column
+flags; rows keep their ids (`--id_column`, else their 0-based row number)
+and order. `--output_file` writes `.tsv` or `.jsonl` (default: TSV on
+standard output). Only the export is needed: TensorFlow and TensorFlow Text
+run it, and `assets/export_metadata.json` in it gives the labels.
+"""
+
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Iterator
+
+from absl import flags
+
+BATCH_SIZE = 64
+METADATA_PATH = os.path.join("assets", "export_metadata.json")
+OUTPUT_FORMATS = {".tsv": "tsv", ".jsonl": "jsonl"}
+# Bytes read from a pipe at a time: every complete line in them is predicted
+# before the next read, so answers never wait for more input than arrived.
+READ_SIZE = 1 << 16
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportMetadata:
+    """What predicting needs from `export_metadata.json`.
+
+    Args:
+        labels: label names in class id order; empty for a score model.
+        is_pair: the model takes `text_a` and `text_b`.
+        output_kind: `"classes"` (probabilities) or `"score"`.
+    """
+
+    labels: tuple[str, ...]
+    is_pair: bool
+    output_kind: str
+
+    @property
+    def text_names(self) -> tuple[str, ...]:
+        return ("text_a", "text_b") if self.is_pair else ("text_a",)
+
+    @property
+    def columns(self) -> list[str]:
+        """The output's prediction columns, after the id column if any."""
+        if self.output_kind == "score":
+            return ["score"]
+        return ["label"] + [f"probability_{label}" for label in self.labels]
+
+
+def define_flags() -> flags.FlagValues:
+    """This tool's flags, in a registry of their own (main.py has the same)."""
+    values = flags.FlagValues()
+    flags.DEFINE_string(
+        "model_dir",
+        None,
+        "The export of a training run (OUTPUT_DIR/export, or its --export_dir).",
+        flag_values=values,
+    )
+    flags.DEFINE_string(
+        "input_file",
+        None,
+        "A .tsv, .csv or .jsonl file to predict instead of standard input.",
+        flag_values=values,
+    )
+    flags.DEFINE_string(
+        "output_file",
+        None,
+        "Where to write the predictions: .tsv or .jsonl (default: TSV on "
+        "standard output).",
+        flag_values=values,
+    )
+    flags.DEFINE_string(
+        "text_a_column",
+        "text",
+        "--input_file: name or 0-based index of the first text.",
+        flag_values=values,
+    )
+    flags.DEFINE_string(
+        "text_b_column",
+        None,
+        "--input_file: name or index of the second text, for pair models.",
+        flag_values=values,
+    )
+    flags.DEFINE_string(
+        "id_column",
+        None,
+        "--input_file: name or index of the row id (default: the row number).",
+        flag_values=values,
+    )
+    flags.DEFINE_integer(
+        "batch_size", BATCH_SIZE, "Texts per call of the model.", 1, flag_values=values
+    )
+    return values
+
+
+def parse_flags(argv: list[str]) -> flags.FlagValues:
+    """Parsed flags, or flags.Error with a message that says what to pass."""
+    values = define_flags()
+    values(argv)
+    if not values.model_dir:
+        raise flags.Error("Pass --model_dir=EXPORT_DIR, the export of a training run")
+    output_format(values.output_file)
+    return values
+
+
+def output_format(path: str | None) -> str:
+    """ "tsv" or "jsonl", from the output file's extension (TSV on stdout)."""
+    if path is None:
+        return "tsv"
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in OUTPUT_FORMATS:
+        raise flags.Error(
+            f"--output_file={path}: cannot tell the format from the extension."
+            f" Use {' or '.join(OUTPUT_FORMATS)}. Received: output_file={path}"
+        )
+    return OUTPUT_FORMATS[extension]
+
+
+def read_metadata(model_dir: str) -> ExportMetadata:
+    """The export's labels, pairing and output kind, or a UsageError."""
+    from app.errors import UsageError
+
+    if not os.path.isdir(model_dir):
+        raise UsageError(
+            f"--model_dir={model_dir}: no such folder. Pass the export of a"
+            " training run (OUTPUT_DIR/export). Received:"
+            f" model_dir={model_dir}"
+        )
+    path = os.path.join(model_dir, METADATA_PATH)
+    try:
+        with open(path, encoding="utf-8") as file:
+            metadata = json.load(file)
+        return ExportMetadata(
+            labels=tuple(metadata["labels"]),
+            is_pair=bool(metadata["is_pair"]),
+            output_kind=metadata["output_kind"],
+        )
+    except FileNotFoundError:
+        problem = f"{path} does not exist: this is not an export of a training run"
+    except (ValueError, KeyError, TypeError) as error:
+        problem = f"{path} is not the metadata of an export ({error!r})"
+    raise UsageError(
+        f"--model_dir={model_dir}: {problem}. Pass the export folder a run wrote"
+        " (OUTPUT_DIR/export), or export again with a training run of this"
+        f" version. Received: model_dir={model_dir}"
+    )
+
+
+def check_columns(values: flags.FlagValues, metadata: ExportMetadata) -> None:
+    """A pair model needs --text_b_column with --input_file; a single one none."""
+    from app.errors import UsageError
+
+    if not values.input_file or metadata.is_pair == (values.text_b_column is not None):
+        return
+    if metadata.is_pair:
+        fix = "This model takes sentence pairs: pass --text_b_column=COLUMN too."
+    else:
+        fix = "This model takes one text: drop --text_b_column."
+    raise UsageError(
+        f"--input_file={values.input_file}: {fix} Received:"
+        f" text_b_column={values.text_b_column}"
+    )
+
+
+def load_tensorflow(quiet: bool) -> None:
+    """Loads TensorFlow and its Text ops (which the export's tokenizer needs)
+    as main.py loads TensorFlow: library chatter hidden, oneDNN on."""
+    from app import console
+
+    if quiet:
+        console.quiet_console()
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    with console.native_stderr_hidden(quiet):
+        import tensorflow  # noqa: F401
+        import tensorflow_text  # noqa: F401
+
+
+def load_serving_function(model_dir: str, metadata: ExportMetadata):
+    """The export's `serving_default` signature, checked to take texts."""
+    import tensorflow as tf
+
+    from app.errors import UsageError
+
+    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    _, inputs = serve.structured_input_signature  # {name: TensorSpec}
+    if set(inputs) == set(metadata.text_names):
+        return serve
+    raise UsageError(
+        f"--model_dir={model_dir}: its serving_default takes"
+        f" {', '.join(sorted(inputs))}, not {', '.join(metadata.text_names)}. The"
+        " token_ids folder inside an export serves servers without TensorFlow"
+        " Text; pass the export folder itself (OUTPUT_DIR/export). Received:"
+        f" model_dir={model_dir}"
+    )
+
+
+def predict_batch(serve, metadata: ExportMetadata, texts: list[tuple]) -> list[list]:
+    """The prediction columns' values for each text (or pair) of a batch."""
+    import tensorflow as tf
+
+    inputs = {
+        name: tf.constant([text[column] for text in texts])
+        for column, name in enumerate(metadata.text_names)
+    }
+    outputs = serve(**inputs)
+    if metadata.output_kind == "score":
+        return [[score] for score in outputs["score"].numpy()[:, 0]]
+    probabilities = outputs["probabilities"].numpy()  # (batch, num_labels)
+    if "label" in outputs:
+        labels = [label.decode("utf-8") for label in outputs["label"].numpy()]
+    else:
+        labels = [metadata.labels[i] for i in probabilities.argmax(axis=-1)]
+    return [[label, *row] for label, row in zip(labels, probabilities)]
+
+
+# === Standard input ===
+def read_line_batches(stdin, size: int) -> Iterator[list[tuple[int, bytes]]]:
+    """Batches of at most `size` numbered lines, each as soon as it arrived.
+
+    `read1` returns what the pipe or terminal holds, waiting only when it
+    holds nothing, so a batch never waits for lines not yet written.
+    """
+    line_number, pending = 0, b""
+    while data := stdin.read1(READ_SIZE):
+        lines = (pending + data).split(b"\n")
+        pending = lines.pop()  # The part after the last newline.
+        numbered = []
+        for line in lines:
+            line_number += 1
+            numbered.append((line_number, line))
+        for start in range(0, len(numbered), size):
+            yield numbered[start : start + size]
+    if pending:
+        yield [(line_number + 1, pending)]
+
+
+def split_line(raw_line: bytes, line_number: int, metadata: ExportMetadata) -> tuple:
+    """One line's texts: `text`, or `text_a<TAB>text_b` for a pair model."""
+    from tasks import DataError
+    from tasks.tsv import decode_line
+
+    fields = decode_line(raw_line, "<stdin>", line_number).rstrip("\r").split("\t")
+    if len(fields) == len(metadata.text_names):
+        return tuple(fields)
+    expected = "text_a<TAB>text_b" if metadata.is_pair else "one text without tabs"
+    raise DataError(
+        f"<stdin>, line {line_number}: has {len(fields)} tab-separated"
+        f" field{'s' if len(fields) > 1 else ''}, expected {expected} for this"
+        f" model. Fix that line. Received: line={raw_line[:200]!r}"
+    )
+
+
+def predict_stdin(values, metadata: ExportMetadata, serve, stdin, stdout) -> None:
+    """Writes a header, then one TSV row per line of `stdin`, flushed per batch."""
+    stdout.write("\t".join(metadata.columns) + "\n")
+    stdout.flush()
+    for batch in read_line_batches(stdin, values.batch_size):
+        texts = [split_line(line, number, metadata) for number, line in batch]
+        for row in predict_batch(serve, metadata, texts):
+            stdout.write(format_tsv_row(row))
+        stdout.flush()
+
+
+# === Files ===
+def read_input_file(values, metadata: ExportMetadata) -> list:
+    """The file's examples, read by the csv task's reader (its errors name the
+    file, line and column flag)."""
+    import tensorflow as tf
+
+    from app.errors import UsageError
+    from tasks import CsvProcessor, TaskOptions
+
+    paths = sorted(tf.io.gfile.glob(values.input_file))
+    if not paths:
+        raise UsageError(
+            f"--input_file={values.input_file}: no such file. Check the path."
+            f" Received: input_file={values.input_file}"
+        )
+    if not any(map(has_data_rows, paths)):
+        return []
+    options = TaskOptions(
+        test_file=values.input_file,
+        text_a_column=values.text_a_column,
+        text_b_column=values.text_b_column,
+        label_column=None,  # Labels, if the file has them, are not read.
+        id_column=values.id_column,
+    )
+    return CsvProcessor(options).get_examples("", "test")
+
+
+def has_data_rows(path: str) -> bool:
+    """Whether a TSV, CSV or JSON-lines file holds a record after its header."""
+    from tasks.tables import read_records, table_format
+
+    records = read_records(path)
+    if table_format(path) != "jsonl":
+        next(records, None)  # The header.
+    return next(records, None) is not None
+
+
+def predict_examples(examples, metadata, serve, batch_size, progress) -> list[list]:
+    """Each example's prediction columns, in input order.
+
+    Batches hold texts of similar length (sorted), so an export that pads
+    each batch to its longest text wastes little on padding.
+    """
+    order = sorted(
+        range(len(examples)),
+        key=lambda i: len(examples[i].text_a) + len(examples[i].text_b or ""),
+    )
+    rows = [None] * len(examples)
+    for start in range(0, len(order), batch_size):
+        indices = order[start : start + batch_size]
+        texts = [
+            (examples[i].text_a, examples[i].text_b)[: len(metadata.text_names)]
+            for i in indices
+        ]
+        for i, row in zip(indices, predict_batch(serve, metadata, texts)):
+            rows[i] = row
+        progress.update(start + len(indices))
+    progress.finish()
+    return rows
+
+
+def write_predictions(path: str | None, columns, examples, rows, stdout) -> None:
+    """TSV or JSON lines with an id column first; a file appears whole or not."""
+    from app.results import example_id
+
+    ids = [example_id(example, number) for number, example in enumerate(examples)]
+    columns = ["id", *columns]
+    if output_format(path) == "jsonl":
+        lines = (format_jsonl_row(columns, [i, *row]) for i, row in zip(ids, rows))
+    else:
+        header = "\t".join(columns) + "\n"
+        lines = [header, *(format_tsv_row([i, *row]) for i, row in zip(ids, rows))]
+    if path is None:
+        stdout.writelines(lines)
+        return
+    write_file_atomically(path, lines)
+
+
+def write_file_atomically(path: str, lines) -> None:
+    import tensorflow as tf
+
+    temporary_path = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(temporary_path, "w") as file:
+        for line in lines:
+            file.write(line)
+    tf.io.gfile.rename(temporary_path, path, overwrite=True)
+
+
+def check_output_folder(path: str | None) -> None:
+    """The output file's folder exists: found before any prediction runs."""
+    import tensorflow as tf
+
+    from app.errors import UsageError
+
+    folder = os.path.dirname(path or "")
+    if folder and not tf.io.gfile.isdir(folder):
+        raise UsageError(
+            f"--output_file={path}: the folder {folder} does not exist. Create it"
+            f" or choose another path. Received: output_file={path}"
+        )
+
+
+def predict_file(values, metadata: ExportMetadata, serve, examples, stdout, stderr):
+    progress = Progress(len(examples), stderr)
+    rows = predict_examples(examples, metadata, serve, values.batch_size, progress)
+    write_predictions(values.output_file, metadata.columns, examples, rows, stdout)
+
+
+# === Formats ===
+def format_tsv_row(values: list) -> str:
+    """Probabilities and scores as float32 prints them, as test_results.tsv."""
+    return "\t".join(str(value) for value in values) + "\n"
+
+
+def format_jsonl_row(columns: list[str], values: list) -> str:
+    def plain(value):
+        # float(str(...)): the float32's short decimal, not its float64 digits.
+        return value if isinstance(value, str | int) else float(str(value))
+
+    row = {column: plain(value) for column, value in zip(columns, values)}
+    return json.dumps(row, ensure_ascii=False) + "\n"
+
+
+class Progress:
+    """A one-line progress bar of rows predicted, redrawn on `stream`."""
+
+    def __init__(self, total: int, stream, width: int = 30):
+        self.total, self.stream, self.width = total, stream, width
+
+    def update(self, done: int) -> None:
+        filled = self.width * done // max(self.total, 1)
+        bar = "=" * filled + " " * (self.width - filled)
+        self.stream.write(f"\r[{bar}] {done}/{self.total} rows")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.total:
+            self.stream.write("\n")
+
+
+def main(argv: list[str], stdin=None, stdout=None, quiet: bool = False) -> int:
+    """Predicts stdin (bytes) or --input_file; a mistake prints one line,
+    returns 1. `quiet` hides library chatter, as `python -m app.predict` does."""
+    stdin, stdout = stdin or sys.stdin.buffer, stdout or sys.stdout
+    if "--help" in argv[1:] or "-h" in argv[1:]:
+        print(__doc__ + "\n" + define_flags().get_help(), file=stdout)
+        return 0
+    from app.errors import UsageError
+
+    try:
+        values = parse_flags(argv)
+        metadata = read_metadata(values.model_dir)
+        check_columns(values, metadata)
+    except (flags.Error, UsageError) as error:
+        print(f"ERROR: {error}", file=sys.stderr)
+        return 1
+    load_tensorflow(quiet)
+    from tasks import DataError
+
+    try:
+        if values.input_file:  # The file's mistakes show before the model loads.
+            check_output_folder(values.output_file)
+            examples = read_input_file(values, metadata)
+            serve = load_serving_function(values.model_dir, metadata)
+            predict_file(values, metadata, serve, examples, stdout, sys.stderr)
+        else:
+            serve = load_serving_function(values.model_dir, metadata)
+            predict_stdin(values, metadata, serve, stdin, stdout)
+    except (DataError, UsageError) as error:
+        print(f"ERROR: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_as_command() -> int:
+    """`main` for a shell: Ctrl-C and a closed pipe (`| head`) end it quietly."""
+    try:
+        return main(sys.argv, quiet=True)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Python would report the failed flush of stdout again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(run_as_command())
