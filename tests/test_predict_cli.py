@@ -338,20 +338,26 @@ def test_the_export_of_a_run_predicts_its_test_results(trained_mrpc, shared_mrpc
 
 
 def test_as_a_module_predicts_then_names_a_bad_line(score_export):
+    """Also: the command imports no model code (keras-hub, app.model)."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [sys.executable, "-X", "importtime", "-m", "app.predict"]
     result = subprocess.run(
-        [sys.executable, "-m", "app.predict", f"--model_dir={score_export}",
-         "--batch_size=1"],
+        [*command, f"--model_dir={score_export}", "--batch_size=1"],
         input="the dog\nthe\tdog\n",
         capture_output=True,
         text=True,
         cwd=ROOT,
         env=env,  # as a user's shell has it
         timeout=120,
-    )  # fmt: skip
+    )
     assert (result.returncode, result.stdout) == (1, "score\n7.0\n")
-    assert result.stderr == (
+    lines = result.stderr.splitlines()
+    imported = {line.split("|")[-1].strip() for line in lines if "import time:" in line}
+    # (TensorFlow's own import lines are hidden with its start-up chatter.)
+    assert {"app.console", "tasks.custom"} <= imported
+    assert not {"keras_hub", "app.model", "app.preprocessing"} & imported
+    assert [line for line in lines if "import time:" not in line] == [
         "ERROR: <stdin>, line 2: has 2 tab-separated fields, expected one text"
         " without tabs for this model. Fix that line. Received:"
-        " line=b'the\\tdog'\n"
-    )
+        " line=b'the\\tdog'"
+    ]
