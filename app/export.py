@@ -1,47 +1,190 @@
-"""A SavedModel that takes raw strings and returns the task's outputs.
+"""A SavedModel that takes raw strings, token ids or tf.Examples.
 
-Serving needs `import tensorflow_text` (its ops tokenize inside the graph):
+EXPORT_DIR holds three signatures with the same outputs: `{"probabilities":
+float32 (batch, num_labels), "label": string (batch,)}`, the label being the
+name of the most probable class; a score task (STS-B) gives `{"score": float32
+(batch, 1)}` only.
+
+- `serving_default(text_a[, text_b])`: string (batch,) texts.
+- `serve_token_ids(token_ids, segment_ids, padding_mask)`: int32 (batch,
+  length) packed inputs, as `python -m app.tokenize --format=json` prints them.
+- `serve_examples(examples)`: serialized `tf.Example`s with bytes features
+  `text_a` [and `text_b`], as Model Garden's exports take them.
+
+Loading EXPORT_DIR needs `import tensorflow_text`, even to call
+`serve_token_ids`: TensorFlow refuses the whole SavedModel when an op of any
+of its functions is not registered (`Op type not registered 'NormalizeUTF8'`).
+So EXPORT_DIR/token_ids/ is a second SavedModel without the tokenizer, for a
+server whose TensorFlow has no TensorFlow Text ops (TF Serving builds lag
+it): its `serve_token_ids`, also its `serving_default`, is the same graph.
+
+Both carry `assets/labels.txt` (one label a line, in class id order; absent
+for a score) and `assets/export_metadata.json` (`export_metadata`).
 
     import tensorflow as tf, tensorflow_text
     serve = tf.saved_model.load(export_dir).signatures["serving_default"]
-    serve(text_a=tf.constant(["a fine film"]))["probabilities"]
+    serve(text_a=tf.constant(["a fine film"]))["label"]
 """
+
+import hashlib
+import json
+import os
 
 import keras
 import tensorflow as tf
 
 from app.model import build_plain_copy
+from tasks import OutputKind, format_label_file
+
+TEXT_SIGNATURES = ("serving_default", "serve_examples")
+TOKEN_ID_SIGNATURE = "serve_token_ids"
+# The text-free SavedModel inside EXPORT_DIR.
+TOKEN_IDS_DIR = "token_ids"
+LABELS_FILE = "labels.txt"
+METADATA_FILE = "export_metadata.json"
+TOKEN_ID_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
 
 def export_saved_model(
-    model: keras.Model, preprocessor, export_dir: str, is_pair: bool
+    model: keras.Model,
+    preprocessor,
+    export_dir: str,
+    is_pair: bool,
+    labels: list[str],
+    output_kind: OutputKind,
 ) -> str:
-    """Writes `serving_default(text_a[, text_b]) -> {name: outputs}`.
+    """Writes EXPORT_DIR (every signature) and EXPORT_DIR/token_ids/.
 
-    `name` is the model's output: "probabilities" for classes, "score" for a
-    task with one score (STS-B). The graph is that of `serving_model(model)`.
+    Args:
+        model: the trained classifier (any precision, CPU speed changes or
+            not); the graph is that of `serving_model(model)`.
+        preprocessor: the run's `ClassifierPreprocessor`; its vocabulary,
+            case setting and sequence length are the export's.
+        is_pair: the task has `text_b`.
+        labels: the label names in class id order (empty for a score).
+        output_kind: the task's `OutputKind`.
     """
-    model = serving_model(model)
+    outputs = ServingOutputs(serving_model(model), labels, output_kind)
     text_names = ["text_a", "text_b"] if is_pair else ["text_a"]
-    output_name = model.output_names[0]
+    metadata = export_metadata(preprocessor, labels, output_kind, is_pair)
 
-    def serve(*texts):
-        inputs = preprocessor(dict(zip(text_names, texts)))
-        return {output_name: tf.cast(model(inputs, training=False), tf.float32)}
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
+    archive = token_id_archive(outputs)
     archive.track(preprocessor)
     archive.add_endpoint(
         "serving_default",
-        serve,
-        input_signature=[
-            tf.TensorSpec(shape=(None,), dtype=tf.string, name=name)
-            for name in text_names
-        ],
+        lambda *texts: outputs(preprocessor(dict(zip(text_names, texts)))),
+        input_signature=[string_spec(name) for name in text_names],
     )
-    archive.write_out(export_dir, verbose=False)
+    archive.add_endpoint(
+        "serve_examples",
+        lambda examples: outputs(preprocessor(parse_examples(examples, text_names))),
+        input_signature=[string_spec("examples")],
+    )
+    write_archive(archive, export_dir, metadata, labels)
+
+    token_ids_dir = os.path.join(export_dir, TOKEN_IDS_DIR)
+    archive = token_id_archive(outputs)
+    archive.add_endpoint("serving_default", outputs.serve_token_ids)
+    metadata = dict(metadata, signatures=["serving_default", TOKEN_ID_SIGNATURE])
+    write_archive(archive, token_ids_dir, metadata, labels)
     return export_dir
+
+
+class ServingOutputs(tf.Module):
+    """The signatures' outputs for `model`, from packed inputs.
+
+    `serve_token_ids` is one traced graph of the model, which the text
+    signatures call after tokenizing: the model is traced once per export.
+    """
+
+    def __init__(self, model: keras.Model, labels, output_kind: OutputKind):
+        super().__init__()
+        self.model = model
+        self.labels = list(labels)
+        self.output_kind = output_kind
+        self.serve_token_ids = tf.function(
+            self._outputs, input_signature=token_id_specs(), autograph=False
+        )
+
+    def __call__(self, inputs: dict) -> dict:
+        """Outputs for the preprocessor's packed inputs (a bool padding_mask)."""
+        return self.serve_token_ids(
+            **{name: tf.cast(inputs[name], tf.int32) for name in TOKEN_ID_NAMES}
+        )
+
+    def _outputs(self, token_ids, segment_ids, padding_mask) -> dict:
+        inputs = {
+            "token_ids": token_ids,
+            "segment_ids": segment_ids,
+            "padding_mask": padding_mask,
+        }
+        values = tf.cast(self.model(inputs, training=False), tf.float32)
+        if self.output_kind is OutputKind.SCORE:
+            return {"score": values}  # (batch, 1)
+        label_ids = tf.argmax(values, axis=-1)  # (batch,)
+        return {
+            "probabilities": values,  # (batch, num_labels)
+            "label": tf.gather(tf.constant(self.labels), label_ids),
+        }
+
+
+def token_id_archive(outputs: ServingOutputs) -> keras.export.ExportArchive:
+    """An archive of the model with its `serve_token_ids` endpoint."""
+    archive = keras.export.ExportArchive()
+    archive.track(outputs.model)
+    archive.add_endpoint(TOKEN_ID_SIGNATURE, outputs.serve_token_ids)
+    return archive
+
+
+def token_id_specs() -> list[tf.TensorSpec]:
+    """int32 (batch, length) inputs, any length up to max_seq_length."""
+    return [tf.TensorSpec((None, None), tf.int32, name) for name in TOKEN_ID_NAMES]
+
+
+def string_spec(name: str) -> tf.TensorSpec:
+    return tf.TensorSpec(shape=(None,), dtype=tf.string, name=name)
+
+
+def parse_examples(examples: tf.Tensor, text_names: list[str]) -> dict:
+    """Serialized tf.Examples -> {name: string (batch,)}; each feature required."""
+    features = {name: tf.io.FixedLenFeature([], tf.string) for name in text_names}
+    return tf.io.parse_example(examples, features)
+
+
+def write_archive(archive, export_dir: str, metadata: dict, labels) -> None:
+    """Writes the SavedModel and its two assets."""
+    archive.write_out(export_dir, verbose=False)
+    assets_dir = os.path.join(export_dir, "assets")
+    os.makedirs(assets_dir, exist_ok=True)
+    if labels:
+        with open(os.path.join(assets_dir, LABELS_FILE), "w", encoding="utf-8") as file:
+            file.write(format_label_file(labels))
+    with open(os.path.join(assets_dir, METADATA_FILE), "w", encoding="utf-8") as file:
+        json.dump(metadata, file, indent=2, ensure_ascii=False)
+        file.write("\n")
+
+
+def export_metadata(preprocessor, labels, output_kind: OutputKind, is_pair) -> dict:
+    """What a client needs to call the export and read its outputs.
+
+    `vocabulary_sha256` is the SHA-256 of the vocabulary written as a
+    `vocab.txt` (one token a line, UTF-8): a client tokenizing for
+    `serve_token_ids` checks its vocabulary against it.
+    """
+    return {
+        "labels": list(labels),
+        "output_kind": output_kind.value,
+        "is_pair": bool(is_pair),
+        "do_lower_case": bool(preprocessor.do_lower_case),
+        "max_seq_length": int(preprocessor.sequence_length),
+        "vocabulary_sha256": vocabulary_sha256(preprocessor.vocabulary),
+        "signatures": ["serving_default", TOKEN_ID_SIGNATURE, "serve_examples"],
+    }
+
+
+def vocabulary_sha256(vocabulary: list[str]) -> str:
+    text = "".join(f"{token}\n" for token in vocabulary)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def serving_model(model: keras.Model) -> keras.Model:

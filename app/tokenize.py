@@ -10,8 +10,22 @@ same preprocessing layer as training and serving: to see how text is cut,
 and to check parity with the original tokenizer. `--init_checkpoint` may
 stand in for `--vocab_file` (its own vocabulary, case setting and the
 original's case check).
+
+`--format=json` prints instead, per line, the inputs of an export's
+`serve_token_ids` signature, padded to `--max_seq_length` (the export's
+`max_seq_length`, so that rows batch together):
+
+    {"token_ids": [101, 2003, ...], "segment_ids": [0, ...], "padding_mask": [1, ...]}
+
+which are the `instances` of a TF Serving REST request, for a server without
+TensorFlow Text ops (serving EXPORT_DIR/token_ids/):
+
+    python -m app.tokenize --vocab_file=vocab.txt --format=json < texts.txt \
+        | jq -s '{signature_name: "serve_token_ids", instances: .}' \
+        | curl -d @- http://localhost:8501/v1/models/bert:predict
 """
 
+import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -20,6 +34,8 @@ from absl import flags
 
 # Lines per call of the layer; a terminal gets each line at once.
 BATCH_SIZE = 256
+# The packed inputs, named as the export's serve_token_ids takes them.
+INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
 
 def define_flags() -> flags.FlagValues:
@@ -60,6 +76,15 @@ def define_flags() -> flags.FlagValues:
         128,
         "The maximum total input sequence length after WordPiece tokenization.",
         lower_bound=3,
+        flag_values=values,
+    )
+    flags.DEFINE_enum(
+        "format",
+        "ids",
+        ["ids", "json"],
+        "ids: the unpadded ids, space-separated; json: token_ids, segment_ids "
+        "and padding_mask padded to --max_seq_length, the inputs of an "
+        "export's serve_token_ids signature.",
         flag_values=values,
     )
     return values
@@ -115,8 +140,11 @@ def batches(lines: Iterable[str], size: int) -> Iterator[list[str]]:
         yield batch
 
 
-def packed_ids(preprocessor, lines: list[str]) -> list[list[int]]:
-    """The unpadded ids of each line; texts and pairs are packed apart."""
+def packed_rows(preprocessor, lines: list[str]) -> list[dict]:
+    """The packed inputs of each line, padded; texts and pairs are packed apart.
+
+    Each row is {"token_ids", "segment_ids", "padding_mask"}: int lists.
+    """
     import tensorflow as tf
 
     rows = [line.rstrip("\r\n").split("\t", 1) for line in lines]
@@ -131,10 +159,21 @@ def packed_ids(preprocessor, lines: list[str]) -> list[list[int]]:
             for column, name in enumerate(names)
         }
         outputs = preprocessor(features)
-        ids, mask = outputs["token_ids"].numpy(), outputs["padding_mask"].numpy()
-        for i, row_ids, row_mask in zip(indices, ids, mask):
-            result[i] = row_ids[row_mask].tolist()
+        columns = [tf.cast(outputs[name], tf.int32).numpy() for name in INPUT_NAMES]
+        for row_number, i in enumerate(indices):
+            result[i] = {
+                name: column[row_number].tolist()
+                for name, column in zip(INPUT_NAMES, columns)
+            }
     return result
+
+
+def format_row(row: dict, output_format: str) -> str:
+    """One output line: unpadded ids, or the row as JSON."""
+    if output_format == "json":
+        return json.dumps(row, separators=(", ", ": "))
+    ids = [i for i, mask in zip(row["token_ids"], row["padding_mask"]) if mask]
+    return " ".join(map(str, ids))
 
 
 def main(argv: list[str], stdin=None, stdout=None) -> int:
@@ -155,8 +194,8 @@ def main(argv: list[str], stdin=None, stdout=None) -> int:
         preprocessor = build_preprocessor(values)
         size = 1 if stdin.isatty() else BATCH_SIZE
         for lines in batches(read_lines(stdin), size):
-            for ids in packed_ids(preprocessor, lines):
-                print(" ".join(map(str, ids)), file=stdout)
+            for row in packed_rows(preprocessor, lines):
+                print(format_row(row, values.format), file=stdout)
             stdout.flush()
     except (CheckpointError, DataError) as error:
         print(f"ERROR: {error}", file=sys.stderr)
