@@ -219,7 +219,12 @@ def run_steps(session: Session, data: TaskData) -> dict:
             export_dir,
             config.output_dir,
             lambda path: export_saved_model(
-                model, session.preprocessor, path, data.processor.is_pair
+                model,
+                session.preprocessor,
+                path,
+                data.processor.is_pair,
+                data.labels,
+                data.processor.output_kind,
             ),
         )
     # Hugging Face and keras-hub folders, where --export_formats lists them.
