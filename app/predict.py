@@ -2,8 +2,8 @@
 
     printf 'a gorgeous, witty film\\n' | python -m app.predict \
         --model_dir=output/demo/export
-    label	probability_0	probability_1
-    1	0.021298	0.97870195
+
+prints `label<TAB>probability_0<TAB>probability_1`, then a row per line.
 
 A line is a text, or `text_a<TAB>text_b` for a model of sentence pairs. Each
 gets one row, in input order: the predicted label and each label's
