@@ -28,6 +28,7 @@ from absl import flags
 BATCH_SIZE = 64
 METADATA_PATH = os.path.join("assets", "export_metadata.json")
 OUTPUT_FORMATS = {".tsv": "tsv", ".jsonl": "jsonl"}
+OUTPUT_KINDS = ("classes", "score")  # tasks.OutputKind's values
 # Bytes read from a pipe at a time: every complete line in them is predicted
 # before the next read, so answers never wait for more input than arrived.
 READ_SIZE = 1 << 16
@@ -142,10 +143,15 @@ def read_metadata(model_dir: str) -> ExportMetadata:
     try:
         with open(path, encoding="utf-8") as file:
             metadata = json.load(file)
-        return ExportMetadata(
-            labels=tuple(metadata["labels"]),
-            is_pair=bool(metadata["is_pair"]),
-            output_kind=metadata["output_kind"],
+        if metadata["output_kind"] in OUTPUT_KINDS:
+            return ExportMetadata(
+                labels=tuple(metadata["labels"]),
+                is_pair=bool(metadata["is_pair"]),
+                output_kind=metadata["output_kind"],
+            )
+        problem = (
+            f"{path} names output_kind {metadata['output_kind']!r}, which this"
+            f" command cannot read (it reads {', '.join(OUTPUT_KINDS)})"
         )
     except FileNotFoundError:
         problem = f"{path} does not exist: this is not an export of a training run"
@@ -218,10 +224,7 @@ def predict_batch(serve, metadata: ExportMetadata, texts: list[tuple]) -> list[l
     if metadata.output_kind == "score":
         return [[score] for score in outputs["score"].numpy()[:, 0]]
     probabilities = outputs["probabilities"].numpy()  # (batch, num_labels)
-    if "label" in outputs:
-        labels = [label.decode("utf-8") for label in outputs["label"].numpy()]
-    else:
-        labels = [metadata.labels[i] for i in probabilities.argmax(axis=-1)]
+    labels = [label.decode("utf-8") for label in outputs["label"].numpy()]
     return [[label, *row] for label, row in zip(labels, probabilities)]
 
 

@@ -283,6 +283,27 @@ def test_a_folder_that_is_not_an_export_exits_1(
     assert capsys.readouterr().err == f"ERROR: {message}\n"
 
 
+@pytest.mark.parametrize(
+    "metadata, problem",
+    [
+        ("{", "is not the metadata of an export (JSONDecodeError("),
+        ('{"labels": []}', "is not the metadata of an export (KeyError('output_kind')"),
+        (
+            '{"labels": [], "is_pair": false, "output_kind": "labels"}',
+            "names output_kind 'labels', which this command cannot read (it reads"
+            " classes, score)",
+        ),
+    ],
+)
+def test_metadata_it_cannot_read_exits_1(metadata, problem, tmp_path, capsys):
+    (tmp_path / "assets").mkdir()
+    (tmp_path / predict.METADATA_PATH).write_text(metadata)
+    assert run([f"--model_dir={tmp_path}"]) == (1, "")
+    error = capsys.readouterr().err
+    assert error.startswith(f"ERROR: --model_dir={tmp_path}: {tmp_path}/assets/")
+    assert problem in error and error.count("\n") == 1
+
+
 def test_the_token_id_model_inside_an_export_is_refused(tmp_path, capsys):
     import tensorflow as tf
 
