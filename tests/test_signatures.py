@@ -337,3 +337,23 @@ def saved_op_types(export_dir: str) -> set:
     for function in graph.library.function:
         nodes.extend(function.node_def)
     return {node.op for node in nodes}
+
+
+def test_a_runs_export_gives_its_test_results(trained_mrpc, shared_mrpc_dir):
+    _, output_dir = trained_mrpc
+    with open(os.path.join(shared_mrpc_dir, "test.tsv"), encoding="utf-8") as file:
+        rows = [line.rstrip("\n").split("\t") for line in file][1:]
+    texts = {
+        "text_a": tf.constant([row[3] for row in rows]),
+        "text_b": tf.constant([row[4] for row in rows]),
+    }
+    export_dir = os.path.join(output_dir, "export")
+    served = tf.saved_model.load(export_dir).signatures["serving_default"](**texts)
+    results = np.loadtxt(os.path.join(output_dir, "test_results.tsv"), ndmin=2)
+    np.testing.assert_allclose(served["probabilities"].numpy(), results, atol=1e-5)
+    labels = [label.decode() for label in served["label"].numpy()]
+    assert labels == [["0", "1"][i] for i in results.argmax(-1)]
+    metadata = read_metadata(export_dir)
+    assert (metadata["labels"], metadata["is_pair"]) == (["0", "1"], True)
+    assert metadata["max_seq_length"] == 32
+    assert os.path.exists(os.path.join(export_dir, "token_ids", "saved_model.pb"))
