@@ -1,6 +1,6 @@
-"""Predict labels for lines of standard input, or rows of a file, with an export.
+r"""Predict labels for lines of standard input, or rows of a file, with an export.
 
-    printf 'a gorgeous, witty film\\n' | python -m app.predict \
+    printf 'a gorgeous, witty film\n' | python -m app.predict \
         --model_dir=output/demo/export
 
 prints `label<TAB>probability_0<TAB>probability_1`, then a row per line.
