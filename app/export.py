@@ -64,6 +64,12 @@ def export_saved_model(
         labels: the label names in class id order (empty for a score).
         output_kind: the task's `OutputKind`.
     """
+    width = model.output_shape[-1]
+    if output_kind is OutputKind.CLASSES and len(labels) != width:
+        raise ValueError(
+            f"The model has {width} outputs, but {len(labels)} labels were given"
+            f" to name them. Received: labels={list(labels)}"
+        )
     outputs = ServingOutputs(serving_model(model), labels, output_kind)
     text_names = ["text_a", "text_b"] if is_pair else ["text_a"]
     metadata = export_metadata(preprocessor, labels, output_kind, is_pair)
@@ -81,13 +87,16 @@ def export_saved_model(
         input_signature=[string_spec("examples")],
     )
     write_archive(archive, export_dir, metadata, labels)
+    write_token_id_model(outputs, export_dir, metadata, labels)
+    return export_dir
 
-    token_ids_dir = os.path.join(export_dir, TOKEN_IDS_DIR)
+
+def write_token_id_model(outputs, export_dir: str, metadata: dict, labels) -> None:
+    """EXPORT_DIR/token_ids/: `serve_token_ids`, also as `serving_default`."""
     archive = token_id_archive(outputs)
     archive.add_endpoint("serving_default", outputs.serve_token_ids)
     metadata = dict(metadata, signatures=["serving_default", TOKEN_ID_SIGNATURE])
-    write_archive(archive, token_ids_dir, metadata, labels)
-    return export_dir
+    write_archive(archive, os.path.join(export_dir, TOKEN_IDS_DIR), metadata, labels)
 
 
 class ServingOutputs(tf.Module):

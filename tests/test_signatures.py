@@ -246,6 +246,18 @@ def test_a_score_model_returns_a_score_only(exports):
         np.testing.assert_allclose(score, expected, atol=1e-5)
 
 
+def test_labels_must_name_every_output(tmp_path):
+    model = build_classifier(build_tiny_backbone(), len(LABELS))
+    preprocessor = ClassifierPreprocessor(TINY_VOCABULARY, MAX_SEQ_LENGTH)
+    with pytest.raises(
+        ValueError, match=r"3 outputs, but 2 labels.*labels=\['a', 'b'\]"
+    ):
+        export_saved_model(
+            model, preprocessor, str(tmp_path), True, ["a", "b"], OutputKind.CLASSES
+        )
+    assert not os.listdir(tmp_path)
+
+
 def test_the_assets_describe_the_export(exports):
     signatures = ["serving_default", "serve_token_ids", "serve_examples"]
     common = {
