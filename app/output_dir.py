@@ -33,12 +33,12 @@ LOCK_NAME = ".lock"
 MANIFEST_NAME = ".written.json"
 _CHECKPOINT = r"model\.ckpt-\d+(\.index|\.data-\d{5}-of-\d{5}|_temp/[^/]+)"
 _SAVED_MODEL = (
-    r"(saved_model\.pb|fingerprint\.pb|assets/[^/]+"
+    r"(token_ids/)?(saved_model\.pb|fingerprint\.pb|assets/[^/]+"
     r"|variables/variables(\.index|\.data-\d{5}-of-\d{5}))"
 )
 # What a SavedModel folder may hold; no other folder is replaced by an export.
 SAVED_MODEL_FILES = re.compile(
-    r"(saved_model\.pb(txt)?|fingerprint\.pb|keras_metadata\.pb"
+    r"(token_ids/)?(saved_model\.pb(txt)?|fingerprint\.pb|keras_metadata\.pb"
     r"|variables/[^/]+|assets(\.extra)?/.+)"
 )
 _TMP = r"(\.tmp-\d+)?"  # app.results.write_text_atomically's half-written files

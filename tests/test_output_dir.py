@@ -55,6 +55,8 @@ PROJECT_NAMES = [
     "export/fingerprint.pb",
     "export/variables/variables.index",
     "export/variables/variables.data-00000-of-00001",
+    "export.tmp-76/token_ids/saved_model.pb",
+    "export.tmp-76/token_ids/assets/labels.txt",
     "huggingface.tmp-77/model.safetensors",
     "keras_hub.old-78/assets/tokenizer/vocabulary.txt",
 ]
