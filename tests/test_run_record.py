@@ -157,6 +157,7 @@ def test_an_output_dir_inside_a_file_exits_1_with_one_line(
         "--task_name=mrpc",
         "--do_train",
         "--max_seq_length=16",
+        "--train_batch_size=2",  # a whole batch: the output_dir is what fails
         f"--data_dir={write_mrpc(tmp_path / 'MRPC')}",
         f"--init_checkpoint={huggingface_dir}",
         f"--output_dir={tmp_path / 'a_file' / 'out'}",
