@@ -15,6 +15,7 @@ from app.errors import ConfigError
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 SAVED_MODEL = "saved_model"
+NO_EXPORT = "none"
 EXPORT_FORMATS = (SAVED_MODEL, "huggingface", "keras_hub")
 
 
@@ -108,7 +109,8 @@ class RunConfig:
         "that train or name --export_dir), huggingface (OUTPUT_DIR/huggingface, a "
         "BertForSequenceClassification folder, also a valid --init_checkpoint), "
         "keras_hub (OUTPUT_DIR/keras_hub, a keras-hub TextClassifier preset). The "
-        "last two are written by every run that lists them.",
+        "last two are written by every run that lists them. `none` exports "
+        "nothing (e.g. for a sweep whose runs are only compared).",
     )
     bucket_by_length: bool = setting(
         True,
@@ -243,7 +245,9 @@ class RunConfig:
 
     @property
     def export_format_names(self) -> tuple[str, ...]:
-        """--export_formats as a tuple of names, in the order given."""
+        """--export_formats as a tuple of names, in the order given; none: ()."""
+        if self.export_formats.strip() == NO_EXPORT:
+            return ()
         names = (name.strip() for name in self.export_formats.split(","))
         return tuple(dict.fromkeys(name for name in names if name))
 
@@ -332,11 +336,11 @@ def _validate_choices(config: RunConfig) -> None:
 def _validate_export_formats(config: RunConfig) -> None:
     names = config.export_format_names
     unknown = [name for name in names if name not in EXPORT_FORMATS]
-    if unknown or not names:
+    if unknown or not (names or config.export_formats.strip() == NO_EXPORT):
         problem = f"an unknown format {unknown[0]!r}" if unknown else "no format"
         raise ConfigError(
             f"--export_formats lists {problem}; the known ones are "
-            f"{', '.join(EXPORT_FORMATS)} (comma-separated). "
+            f"{', '.join(EXPORT_FORMATS)} (comma-separated), or {NO_EXPORT}. "
             f"Received: export_formats={config.export_formats}"
         )
     if config.export_dir and SAVED_MODEL not in names:

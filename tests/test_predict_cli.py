@@ -16,6 +16,9 @@ import pytest
 
 from app import predict
 
+# Its module and session fixtures are built once: keep its tests on one worker.
+pytestmark = pytest.mark.xdist_group("test_predict_cli")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The stand-in pair model's labels: which text is longer.
 LABELS = ["longer_a", "longer_b", "empty"]
