@@ -151,3 +151,38 @@ def test_a_failed_write_leaves_the_old_file_and_no_half_written_one(tmp_path):
     # A killed run's half-written file is this project's; the model is not.
     assert PROJECT_FILES.fullmatch("model.onnx.tmp-123")
     assert not PROJECT_FILES.fullmatch("model.onnx")
+
+
+# === A score model, converted in-process ===
+def test_a_score_model_predicts_its_scores_and_parity_is_checked(
+    tiny_backbone, tmp_path
+):
+    import tensorflow as tf
+
+    from app.export import ServingOutputs
+    from app.export_onnx import check_parity, write_onnx
+    from app.model import build_classifier, build_plain_copy
+    from app.preprocessing import ClassifierPreprocessor
+    from tasks import OutputKind
+
+    model = build_plain_copy(build_classifier(tiny_backbone, 1, OutputKind.SCORE))
+    kernel, _ = model.get_layer("score").get_weights()
+    model.get_layer("score").set_weights([kernel * 2000, np.array([0.5], "float32")])
+    preprocessor = ClassifierPreprocessor(TINY_VOCABULARY, sequence_length=16)
+    path = write_onnx(
+        str(tmp_path / "model.onnx"), model, preprocessor, [], OutputKind.SCORE, False
+    )
+    texts = ["the dog is hairy.", "is this jacksonville ?", ""]
+    code, output = run(
+        [f"--model_dir={path}"], "".join(f"{t}\n" for t in texts).encode()
+    )
+    header, *rows = parse_tsv(output)
+    assert (code, header) == (0, ["score"])
+    expected = model(preprocessor({"text_a": tf.constant(texts)}), training=False)
+    np.testing.assert_allclose(np.array(rows, float), expected, atol=TOLERANCE)
+    assert np.ptp(np.array(rows, float)) > 0.01  # scores differ: the check can fail
+    # A graph that is not the file's model fails the export's check.
+    model.get_layer("score").set_weights([kernel * 2000, np.array([0.6], "float32")])
+    other = ServingOutputs(model, [], OutputKind.SCORE)
+    with open(path, "rb") as file, pytest.raises(RuntimeError, match="by 0.1"):
+        check_parity(file.read(), other, preprocessor)
