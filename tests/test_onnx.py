@@ -16,7 +16,7 @@ from onnx import TensorProto, helper
 
 from app.errors import ConfigError
 from app.export_formats import check_format_dirs
-from app.output_dir import PROJECT_FILES, publish_file, read_manifest
+from app.output_dir import PROJECT_FILES, publish_file, read_manifest, remove_written
 from tests.bert_weights import TINY_VOCABULARY
 from tests.conftest import MRPC_ROWS, copy_of, global_state_restored
 from tests.test_main import original_flags, run_main
@@ -148,6 +148,10 @@ def test_a_failed_write_leaves_the_old_file_and_no_half_written_one(tmp_path):
     publish_file(str(path), str(tmp_path), lambda p: open(p, "w").write("new"))
     assert path.read_text() == "new"
     assert read_manifest(str(tmp_path))["files"] == ["model.onnx"]
+    # --overwrite_output_dir removes it, and never a user's file beside it.
+    (tmp_path / "notes.txt").write_text("mine")
+    assert remove_written(str(tmp_path)) == ["model.onnx"]
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
     # A killed run's half-written file is this project's; the model is not.
     assert PROJECT_FILES.fullmatch("model.onnx.tmp-123")
     assert not PROJECT_FILES.fullmatch("model.onnx")
