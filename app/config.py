@@ -16,7 +16,7 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 SAVED_MODEL = "saved_model"
 NO_EXPORT = "none"
-EXPORT_FORMATS = (SAVED_MODEL, "huggingface", "keras_hub")
+EXPORT_FORMATS = (SAVED_MODEL, "huggingface", "keras_hub", "onnx")
 
 
 def setting(default, help: str, choices: tuple[str, ...] | None = None):
@@ -108,9 +108,10 @@ class RunConfig:
         "What to export, comma-separated: saved_model (at --export_dir, by runs "
         "that train or name --export_dir), huggingface (OUTPUT_DIR/huggingface, a "
         "BertForSequenceClassification folder, also a valid --init_checkpoint), "
-        "keras_hub (OUTPUT_DIR/keras_hub, a keras-hub TextClassifier preset). The "
-        "last two are written by every run that lists them. `none` exports "
-        "nothing (e.g. for a sweep whose runs are only compared).",
+        "keras_hub (OUTPUT_DIR/keras_hub, a keras-hub TextClassifier preset), "
+        "onnx (OUTPUT_DIR/model.onnx, the token-id model). The last three are "
+        "written by every run that lists them. `none` exports nothing (e.g. "
+        "for a sweep whose runs are only compared).",
     )
     bucket_by_length: bool = setting(
         True,

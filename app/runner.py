@@ -227,7 +227,7 @@ def run_steps(session: Session, data: TaskData) -> dict:
                 data.processor.output_kind,
             ),
         )
-    # Hugging Face and keras-hub folders, where --export_formats lists them.
+    # Hugging Face, keras-hub and ONNX, where --export_formats lists them.
     outputs.update(
         export_formats(
             config.export_format_names,
@@ -236,6 +236,7 @@ def run_steps(session: Session, data: TaskData) -> dict:
             data.labels,
             data.processor.output_kind,
             config.output_dir,
+            is_pair=data.processor.is_pair,
         )
     )
     for name, path in outputs.items():

@@ -205,12 +205,12 @@ def test_unknown_export_format_exits_1_naming_flag_and_known_names(
     mrpc_dir, huggingface_dir, tmp_path
 ):
     flags = original_flags(mrpc_dir, huggingface_dir, tmp_path / "out")
-    result = run_main(*flags, "--export_formats=saved_model,onnx")
+    result = run_main(*flags, "--export_formats=saved_model,tflite")
     assert_clean_error(
         result,
-        "--export_formats lists an unknown format 'onnx'",
-        "saved_model, huggingface, keras_hub",
-        "Received: export_formats=saved_model,onnx",
+        "--export_formats lists an unknown format 'tflite'",
+        "saved_model, huggingface, keras_hub, onnx",
+        "Received: export_formats=saved_model,tflite",
     )
     assert not os.path.exists(tmp_path / "out")
 
