@@ -232,6 +232,15 @@ class RunConfig:
         "With --do_predict: write the leaderboard files here (GLUE: CoLA.tsv, "
         "MNLI-m.tsv, ... with `index<TAB>prediction`; XNLI: xnli/test-LANG.tsv).",
     )
+    max_train_samples: int = setting(
+        0, "Train on the first N training examples only, for quick runs (0: all)."
+    )
+    max_eval_samples: int = setting(
+        0, "Evaluate on the first N dev examples only (0: all)."
+    )
+    max_predict_samples: int = setting(
+        0, "Predict the first N test examples only (0: all)."
+    )
 
     @property
     def uses_tpu(self) -> bool:
@@ -314,7 +323,14 @@ _POSITIVE = (
     "gradient_accumulation_steps",
     "num_seeds",
 )
-_NOT_NEGATIVE = ("eval_every_steps", "early_stopping_patience", "seed")
+_NOT_NEGATIVE = (
+    "eval_every_steps",
+    "early_stopping_patience",
+    "seed",
+    "max_train_samples",
+    "max_eval_samples",
+    "max_predict_samples",
+)
 _LARGEST_SEED = 2**32 - 1  # NumPy's seeds are 32-bit.
 
 

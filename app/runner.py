@@ -322,14 +322,20 @@ def read_task_data(config: RunConfig) -> TaskData:
     """
     processor = tasks.get_processor(config.task_name, config.task_options())
     data_dir = config.data_dir or ""
-    train = processor.get_examples(data_dir, "train") if config.do_train else None
+    train = None
+    if config.do_train:
+        train = first_samples(
+            processor.get_examples(data_dir, "train"), config, "train"
+        )
     saved_labels_path = os.path.join(config.output_dir, tasks.LABELS_FILE)
     if config.do_train and config.overwrite_output_dir:
         saved_labels_path = None  # The earlier run's files are being replaced.
     processor = processor.resolve_labels(train, saved_labels_path)
 
     def read(split: str, wanted: bool):
-        return processor.get_examples(data_dir, split) if wanted else None
+        if not wanted:
+            return None
+        return first_samples(processor.get_examples(data_dir, split), config, split)
 
     data = TaskData(
         processor=processor,
@@ -343,6 +349,31 @@ def read_task_data(config: RunConfig) -> TaskData:
         if examples is not None:
             logger.info("Read %d %s examples.", len(examples), split)
     return data
+
+
+# The flag that keeps the first N examples of each split, for quick runs.
+SAMPLE_LIMITS = {
+    "train": "max_train_samples",
+    "dev": "max_eval_samples",
+    "test": "max_predict_samples",
+}
+
+
+def first_samples(examples: list, config: RunConfig, split: str) -> list:
+    """The first `--max_*_samples` examples of a split (all when 0), logged."""
+    flag = SAMPLE_LIMITS[split]
+    limit = getattr(config, flag)
+    if not limit or limit >= len(examples):
+        return examples
+    logger.info(
+        "Keeping the first %d of %d %s examples (--%s=%d).",
+        limit,
+        len(examples),
+        split,
+        flag,
+        limit,
+    )
+    return examples[:limit]
 
 
 def check_sequence_length(max_seq_length: int, max_position_embeddings: int) -> None:
