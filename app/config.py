@@ -232,6 +232,13 @@ class RunConfig:
         "With --do_predict: write the leaderboard files here (GLUE: CoLA.tsv, "
         "MNLI-m.tsv, ... with `index<TAB>prediction`; XNLI: xnli/test-LANG.tsv).",
     )
+    class_weights: str = setting(
+        "none",
+        "Weights of the training loss: none, balanced (each class weighted by "
+        "examples / (classes * its examples); --multi_label: each label's "
+        "positives weighted by its negatives / positives), or a FILE of "
+        "`label<TAB>weight` lines.",
+    )
     max_train_samples: int = setting(
         0, "Train on the first N training examples only, for quick runs (0: all)."
     )

@@ -13,6 +13,8 @@ import tensorflow as tf
 import tasks
 from app import run_record, seeds, training
 from app.callbacks import PeriodicEvaluation, batches_done
+from app.class_weights import describe as describe_class_weights
+from app.class_weights import resolve_class_weights
 from app.compat import check_accumulation_replicas
 from app.config import SAVED_MODEL, RunConfig, validate
 from app.errors import ConfigError
@@ -132,6 +134,7 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
             record = run_record.build_record(
                 config, data_hashes, run_record.hash_checkpoint(config.init_checkpoint)
             )
+            record["class_weights"] = data.class_weights
             run_record.write_record(config.output_dir, record)
         return run_steps(session, data)
 
@@ -178,6 +181,9 @@ def build_session(config, strategy, pretrained, data: TaskData) -> Session:
             jit_compile=config.jit_compile,
             gradient_accumulation_steps=config.gradient_accumulation_steps,
             builds_optimizer_state=config.do_train,
+            class_weights=list(data.class_weights.values())
+            if data.class_weights
+            else None,
         )
     return Session(config, strategy, model, preprocessor, None, is_chief(strategy))
 
@@ -343,7 +349,14 @@ def read_task_data(config: RunConfig) -> TaskData:
         train=train,
         dev=read("dev", config.do_eval),
         test=read("test", config.do_predict),
+        class_weights=resolve_class_weights(
+            config.class_weights, processor.get_labels(), train, processor.output_kind
+        ),
     )
+    if config.do_train:
+        logger.info(
+            "%s", describe_class_weights(config.class_weights, data.class_weights)
+        )
     for split in ("train", "dev", "test"):
         examples = getattr(data, split)
         if examples is not None:
