@@ -23,6 +23,7 @@ from app.export import export_saved_model
 from app.export_formats import check_format_dirs, export_formats
 from app.input_pipeline import build_train_dataset
 from app.metrics import main_metric_key
+from app.multi_label import decision_threshold
 from app.optimization import count_train_steps
 from app.output_dir import check_export_dir, claim, publish_export
 from app.prediction import run_prediction
@@ -213,9 +214,13 @@ def run_steps(session: Session, data: TaskData) -> dict:
         outputs["eval_results"] = run_evaluation(
             config, model, session.preprocessor, data
         )
+    threshold = None
+    if data.processor.output_kind is tasks.OutputKind.LABELS:
+        threshold = decision_threshold(config)
+        logger.info("Multi-label threshold for predictions and export: %g", threshold)
     if config.do_predict:
         outputs["test_results"] = run_prediction(
-            config, model, session.preprocessor, data
+            config, model, session.preprocessor, data, threshold
         )
     export_dir = export_dir_of(config)
     if export_dir:
@@ -231,6 +236,8 @@ def run_steps(session: Session, data: TaskData) -> dict:
                 data.processor.is_pair,
                 data.labels,
                 data.processor.output_kind,
+                threshold,
+                config.label_delimiter,
             ),
         )
     # Hugging Face and keras-hub folders, where --export_formats lists them.
