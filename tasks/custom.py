@@ -407,7 +407,8 @@ def split_labels(value, delimiter: str, where: str) -> list[str]:
             )
         return [_label_string(item, where) for item in value]
     if isinstance(value, str):
-        return [part.strip() for part in value.split(delimiter) if part.strip()]
+        parts = [part.strip() for part in value.split(delimiter)]
+        return [_label_string(part, where) for part in parts if part]
     return [_label_string(value, where)]
 
 
