@@ -235,6 +235,37 @@ class RunConfig:
         "With --do_predict: write the leaderboard files here (GLUE: CoLA.tsv, "
         "MNLI-m.tsv, ... with `index<TAB>prediction`; XNLI: xnli/test-LANG.tsv).",
     )
+    multi_label: bool = setting(
+        False,
+        "--task_name=csv: each row has a set of labels (one sigmoid output per "
+        "label, binary cross-entropy): a JSON list in .jsonl files, a string "
+        "split on --label_delimiter in CSV and TSV files.",
+    )
+    label_delimiter: str = setting(
+        "|", "--multi_label: what separates a row's labels in CSV and TSV files."
+    )
+    multi_label_threshold: str = setting(
+        "0.5",
+        "--multi_label: a label is predicted when its probability reaches this "
+        "number, or `tuned`: the threshold that maximises micro-F1 on the dev "
+        "set (needs --do_eval), logged and stored with the export.",
+    )
+    class_weights: str = setting(
+        "none",
+        "Weights of the training loss: none, balanced (each class weighted by "
+        "examples / (classes * its examples); --multi_label: each label's "
+        "positives weighted by its negatives / positives), or a FILE of "
+        "`label<TAB>weight` lines.",
+    )
+    max_train_samples: int = setting(
+        0, "Train on the first N training examples only, for quick runs (0: all)."
+    )
+    max_eval_samples: int = setting(
+        0, "Evaluate on the first N dev examples only (0: all)."
+    )
+    max_predict_samples: int = setting(
+        0, "Predict the first N test examples only (0: all)."
+    )
 
     @property
     def uses_tpu(self) -> bool:
@@ -319,7 +350,14 @@ _POSITIVE = (
     "gradient_accumulation_steps",
     "num_seeds",
 )
-_NOT_NEGATIVE = ("eval_every_steps", "early_stopping_patience", "seed")
+_NOT_NEGATIVE = (
+    "eval_every_steps",
+    "early_stopping_patience",
+    "seed",
+    "max_train_samples",
+    "max_eval_samples",
+    "max_predict_samples",
+)
 _LARGEST_SEED = 2**32 - 1  # NumPy's seeds are 32-bit.
 
 
@@ -433,6 +471,7 @@ _CUSTOM_TASK_FLAGS = (
     "text_b_column",
     "id_column",
     "labels",
+    "multi_label",
 )
 
 
@@ -493,6 +532,7 @@ def _validate_custom_task(config: RunConfig) -> None:
                 f"--{split}_file: pass a path or glob (relative ones are read "
                 f"under --data_dir). Received: {split}_file=None"
             )
+    _validate_multi_label(config)
     labels = label_list(config)
     if labels is not None and (
         "" in labels or len(set(labels)) != len(labels) or len(labels) < 2
@@ -500,4 +540,40 @@ def _validate_custom_task(config: RunConfig) -> None:
         raise ConfigError(
             "--labels must list at least two distinct, non-empty labels, "
             f"separated by commas. Received: labels={config.labels}"
+        )
+
+
+TUNED = "tuned"
+
+
+def multi_label_threshold(config: RunConfig) -> float | None:
+    """--multi_label_threshold as a number; None for `tuned` (chosen on dev)."""
+    if config.multi_label_threshold == TUNED:
+        return None
+    return float(config.multi_label_threshold)
+
+
+def _validate_multi_label(config: RunConfig) -> None:
+    """A threshold in (0, 1) or `tuned` (with --do_eval); a one-line delimiter."""
+    threshold = config.multi_label_threshold
+    if threshold != TUNED:
+        try:
+            value = float(threshold)
+        except ValueError:
+            value = math.nan
+        if not 0.0 < value < 1.0:
+            raise ConfigError(
+                "--multi_label_threshold is a probability between 0 and 1 "
+                f"(exclusive), or {TUNED}. Received: multi_label_threshold={threshold}"
+            )
+    elif config.multi_label and not config.do_eval:
+        raise ConfigError(
+            f"--multi_label_threshold={TUNED} chooses the threshold on the dev set:"
+            " pass --do_eval and --dev_file too, or a number such as 0.5."
+        )
+    delimiter = config.label_delimiter
+    if not delimiter or any(c in delimiter for c in "\t\r\n"):
+        raise ConfigError(
+            "--label_delimiter separates a row's labels: one or more characters,"
+            f" no tab or line break. Received: label_delimiter={delimiter!r}"
         )

@@ -7,8 +7,10 @@ prints `label<TAB>probability_0<TAB>probability_1`, then a row per line.
 
 A line is a text, or `text_a<TAB>text_b` for a model of sentence pairs. Each
 gets one row, in input order: the predicted label and each label's
-probability (a score model: its `score`). Lines are predicted in batches as
-they arrive, so a terminal or a pipe gets each answer at once.
+probability (a score model: its `score`; a multi-label model: the labels at
+or above its threshold, joined by its label delimiter, both from the export).
+Lines are predicted in batches as they arrive, so a terminal or a pipe gets
+each answer at once.
 
 `--input_file` reads a TSV, CSV or JSON-lines file with the csv task's column
 flags; rows keep their ids (`--id_column`, else their 0-based row number)
@@ -30,7 +32,7 @@ from absl import flags
 BATCH_SIZE = 64
 METADATA_PATH = os.path.join("assets", "export_metadata.json")
 OUTPUT_FORMATS = {".tsv": "tsv", ".jsonl": "jsonl"}
-OUTPUT_KINDS = ("classes", "score")  # tasks.OutputKind's values
+OUTPUT_KINDS = ("classes", "score", "labels")  # tasks.OutputKind's values
 # Bytes read from a pipe at a time: every complete line in them is predicted
 # before the next read, so answers never wait for more input than arrived.
 READ_SIZE = 1 << 16
@@ -43,7 +45,8 @@ class ExportMetadata:
     Args:
         labels: label names in class id order; empty for a score model.
         is_pair: the model takes `text_a` and `text_b`.
-        output_kind: `"classes"` (probabilities) or `"score"`.
+        output_kind: `"classes"` (probabilities), `"labels"` (a sigmoid
+            probability per label) or `"score"`.
     """
 
     labels: tuple[str, ...]

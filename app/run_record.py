@@ -32,6 +32,7 @@ IDENTITY_FIELDS = (
     "seed",
     "classifier_dropout",
     "gradient_accumulation_steps",
+    "class_weights",
 )
 
 

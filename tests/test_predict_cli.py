@@ -292,9 +292,9 @@ def test_a_folder_that_is_not_an_export_exits_1(
         ("{", "is not the metadata of an export (JSONDecodeError("),
         ('{"labels": []}', "is not the metadata of an export (KeyError('output_kind')"),
         (
-            '{"labels": [], "is_pair": false, "output_kind": "labels"}',
-            "names output_kind 'labels', which this command cannot read (it reads"
-            " classes, score)",
+            '{"labels": [], "is_pair": false, "output_kind": "ranking"}',
+            "names output_kind 'ranking', which this command cannot read (it reads"
+            " classes, score, labels)",
         ),
     ],
 )
