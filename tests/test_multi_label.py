@@ -18,6 +18,9 @@ from app.results import format_predictions
 from tasks import CsvProcessor, DataError, InputExample, OutputKind, TaskOptions
 from tests.test_main import run_main
 
+# Its module fixture is built once: keep its tests on one worker.
+pytestmark = pytest.mark.xdist_group("test_multi_label")
+
 ASPECTS_DIR = pathlib.Path(__file__).parent / "data" / "movie_aspects"
 
 
