@@ -36,7 +36,9 @@ def evaluate_dev(config: RunConfig, model, preprocessor, data: TaskData) -> dict
     The dev set was packed once for the run (`data.packed`); evaluations
     during training reuse it.
     """
-    outputs = predict_split(model, data.packed["dev"], preprocessor, config, "eval")
+    outputs = predict_split(
+        model, data.packed["dev"], preprocessor, config, "eval", data.processor
+    )
     metrics = task_metrics(
         data.processor, data.dev, outputs, data.labels, config.eval_batch_size
     )
