@@ -26,6 +26,7 @@ TRUNCATE, HEAD_TAIL, CHUNKS = "truncate", "head_tail", "chunks"
 MEAN, MAX = "mean", "max"
 # Probabilities are floored here before their log: the smallest normal float32.
 _SMALLEST_PROBABILITY = float(np.finfo(np.float32).tiny)
+_CHECK_BATCH = 1024  # texts tokenized at once by `check_pairs_fit_windows`
 
 
 def head_length(room):
@@ -55,14 +56,14 @@ def pair_rooms(tokens_a: tf.RaggedTensor, tokens_b: tf.RaggedTensor, room: int):
     robin): head_tail keeps as many tokens of each text as truncate does.
     """
     trimmer = tf_text.RoundRobinTrimmer(max_seq_length=room)
-    mask_a, mask_b = trimmer.generate_mask([tokens_a, tokens_b])
-    count = lambda mask: tf.reduce_sum(tf.cast(mask, tf.int64), axis=1)  # noqa: E731
-    return count(mask_a), count(mask_b)
+    masks = trimmer.generate_mask([tokens_a, tokens_b])
+    room_a, room_b = (tf.reduce_sum(tf.cast(m, tf.int64), axis=1) for m in masks)
+    return room_a, room_b
 
 
 def window_count(lengths, room, doc_stride):
-    """Windows of `room` tokens, `doc_stride` apart less `room`, that cover
-    `lengths` tokens: 1 for a text that fits (an empty one included)."""
+    """Windows of `room` tokens, each starting `room - doc_stride` after the
+    last, that cover `lengths` tokens: 1 for a text that fits (or is empty)."""
     step = room - doc_stride
     beyond = tf.maximum(lengths - room, 0)
     return 1 + (beyond + step - 1) // step
@@ -150,8 +151,8 @@ def check_pairs_fit_windows(split: str, examples, preprocessor) -> None:
 
     sequence_length = preprocessor.sequence_length
     doc_stride = preprocessor.doc_stride
-    for start in range(0, len(examples), 1024):
-        batch = examples[start : start + 1024]
+    for start in range(0, len(examples), _CHECK_BATCH):
+        batch = examples[start : start + _CHECK_BATCH]
         tokens_a = preprocessor.tokenize(tf.constant([e.text_a for e in batch]))
         rooms = pair_window_rooms(tokens_a, sequence_length).numpy()
         for offset in np.flatnonzero(rooms <= doc_stride)[:1]:

@@ -316,3 +316,16 @@ def test_long_reviews_put_the_deciding_sentence_after_the_filler():
     train_filler = {s for text, _ in documents["train"] for s in text.split(" . ")}
     dev_filler = {s for text, _ in documents["dev"] for s in text.split(" . ")}
     assert not (train_filler & dev_filler)
+
+
+def test_the_predict_command_names_a_pair_the_export_cannot_window():
+    from app.predict import ExportMetadata, predict_batch
+
+    def serve(**texts):  # the export's in-graph check, as it fails
+        raise tf.errors.InvalidArgumentError(
+            None, None, "assertion failed: --long_text=chunks keeps text_a whole"
+        )
+
+    metadata = ExportMetadata(labels=("0", "1"), is_pair=True, output_kind="classes")
+    with pytest.raises(DataError, match="Shorten that text_a"):
+        predict_batch(serve, metadata, [("a long text_a", "b")])
