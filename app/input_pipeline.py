@@ -102,7 +102,7 @@ class PackedExamples:
 
     @property
     def lengths(self) -> np.ndarray:
-        """Each example's packed length, [CLS] and [SEP]s included."""
+        """Each row's packed length, [CLS] and [SEP]s included."""
         return self.token_ids.row_lengths().numpy()
 
 
