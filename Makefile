@@ -47,8 +47,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
+# Tests run in parallel processes (pytest-xdist), one per core up to four;
+# tests that share an expensive fixture carry the same xdist_group.
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --numprocesses=auto --maxprocesses=4 --dist=loadgroup
 
 clean:
 	rm -rf $(VENV) .cache data output

@@ -15,7 +15,8 @@ from app.errors import ConfigError
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 SAVED_MODEL = "saved_model"
-EXPORT_FORMATS = (SAVED_MODEL, "huggingface", "keras_hub")
+NO_EXPORT = "none"
+EXPORT_FORMATS = (SAVED_MODEL, "huggingface", "keras_hub", "onnx")
 LONG_TEXT_MODES = ("truncate", "head_tail", "chunks")
 CHUNK_POOLINGS = ("mean", "max")
 
@@ -109,8 +110,10 @@ class RunConfig:
         "What to export, comma-separated: saved_model (at --export_dir, by runs "
         "that train or name --export_dir), huggingface (OUTPUT_DIR/huggingface, a "
         "BertForSequenceClassification folder, also a valid --init_checkpoint), "
-        "keras_hub (OUTPUT_DIR/keras_hub, a keras-hub TextClassifier preset). The "
-        "last two are written by every run that lists them.",
+        "keras_hub (OUTPUT_DIR/keras_hub, a keras-hub TextClassifier preset), "
+        "onnx (OUTPUT_DIR/model.onnx, the token-id model). The last three are "
+        "written by every run that lists them. `none` exports nothing (e.g. "
+        "for a sweep whose runs are only compared).",
     )
     bucket_by_length: bool = setting(
         True,
@@ -261,6 +264,37 @@ class RunConfig:
         "With --do_predict: write the leaderboard files here (GLUE: CoLA.tsv, "
         "MNLI-m.tsv, ... with `index<TAB>prediction`; XNLI: xnli/test-LANG.tsv).",
     )
+    multi_label: bool = setting(
+        False,
+        "--task_name=csv: each row has a set of labels (one sigmoid output per "
+        "label, binary cross-entropy): a JSON list in .jsonl files, a string "
+        "split on --label_delimiter in CSV and TSV files.",
+    )
+    label_delimiter: str = setting(
+        "|", "--multi_label: what separates a row's labels in CSV and TSV files."
+    )
+    multi_label_threshold: str = setting(
+        "0.5",
+        "--multi_label: a label is predicted when its probability reaches this "
+        "number, or `tuned`: the threshold that maximises micro-F1 on the dev "
+        "set (needs --do_eval), logged and stored with the export.",
+    )
+    class_weights: str = setting(
+        "none",
+        "Weights of the training loss: none, balanced (each class weighted by "
+        "examples / (classes * its examples); --multi_label: each label's "
+        "positives weighted by its negatives / positives), or a FILE of "
+        "`label<TAB>weight` lines.",
+    )
+    max_train_samples: int = setting(
+        0, "Train on the first N training examples only, for quick runs (0: all)."
+    )
+    max_eval_samples: int = setting(
+        0, "Evaluate on the first N dev examples only (0: all)."
+    )
+    max_predict_samples: int = setting(
+        0, "Predict the first N test examples only (0: all)."
+    )
 
     @property
     def uses_tpu(self) -> bool:
@@ -272,7 +306,9 @@ class RunConfig:
 
     @property
     def export_format_names(self) -> tuple[str, ...]:
-        """--export_formats as a tuple of names, in the order given."""
+        """--export_formats as a tuple of names, in the order given; none: ()."""
+        if self.export_formats.strip() == NO_EXPORT:
+            return ()
         names = (name.strip() for name in self.export_formats.split(","))
         return tuple(dict.fromkeys(name for name in names if name))
 
@@ -347,6 +383,9 @@ _NOT_NEGATIVE = (
     "eval_every_steps",
     "early_stopping_patience",
     "seed",
+    "max_train_samples",
+    "max_eval_samples",
+    "max_predict_samples",
     "doc_stride",
 )
 _LARGEST_SEED = 2**32 - 1  # NumPy's seeds are 32-bit.
@@ -366,11 +405,11 @@ def _validate_choices(config: RunConfig) -> None:
 def _validate_export_formats(config: RunConfig) -> None:
     names = config.export_format_names
     unknown = [name for name in names if name not in EXPORT_FORMATS]
-    if unknown or not names:
+    if unknown or not (names or config.export_formats.strip() == NO_EXPORT):
         problem = f"an unknown format {unknown[0]!r}" if unknown else "no format"
         raise ConfigError(
             f"--export_formats lists {problem}; the known ones are "
-            f"{', '.join(EXPORT_FORMATS)} (comma-separated). "
+            f"{', '.join(EXPORT_FORMATS)} (comma-separated), or {NO_EXPORT}. "
             f"Received: export_formats={config.export_formats}"
         )
     if config.export_dir and SAVED_MODEL not in names:
@@ -470,6 +509,7 @@ _CUSTOM_TASK_FLAGS = (
     "text_b_column",
     "id_column",
     "labels",
+    "multi_label",
 )
 
 
@@ -530,6 +570,7 @@ def _validate_custom_task(config: RunConfig) -> None:
                 f"--{split}_file: pass a path or glob (relative ones are read "
                 f"under --data_dir). Received: {split}_file=None"
             )
+    _validate_multi_label(config)
     labels = label_list(config)
     if labels is not None and (
         "" in labels or len(set(labels)) != len(labels) or len(labels) < 2
@@ -537,4 +578,40 @@ def _validate_custom_task(config: RunConfig) -> None:
         raise ConfigError(
             "--labels must list at least two distinct, non-empty labels, "
             f"separated by commas. Received: labels={config.labels}"
+        )
+
+
+TUNED = "tuned"
+
+
+def multi_label_threshold(config: RunConfig) -> float | None:
+    """--multi_label_threshold as a number; None for `tuned` (chosen on dev)."""
+    if config.multi_label_threshold == TUNED:
+        return None
+    return float(config.multi_label_threshold)
+
+
+def _validate_multi_label(config: RunConfig) -> None:
+    """A threshold in (0, 1) or `tuned` (with --do_eval); a one-line delimiter."""
+    threshold = config.multi_label_threshold
+    if threshold != TUNED:
+        try:
+            value = float(threshold)
+        except ValueError:
+            value = math.nan
+        if not 0.0 < value < 1.0:
+            raise ConfigError(
+                "--multi_label_threshold is a probability between 0 and 1 "
+                f"(exclusive), or {TUNED}. Received: multi_label_threshold={threshold}"
+            )
+    elif config.multi_label and not config.do_eval:
+        raise ConfigError(
+            f"--multi_label_threshold={TUNED} chooses the threshold on the dev set:"
+            " pass --do_eval and --dev_file too, or a number such as 0.5."
+        )
+    delimiter = config.label_delimiter
+    if not delimiter or any(c in delimiter for c in "\t\r\n"):
+        raise ConfigError(
+            "--label_delimiter separates a row's labels: one or more characters,"
+            f" no tab or line break. Received: label_delimiter={delimiter!r}"
         )

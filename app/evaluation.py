@@ -7,9 +7,12 @@ from app import training
 from app.callbacks import write_scalars
 from app.config import RunConfig
 from app.metrics import scalar_metrics, task_metrics
+from app.multi_label import resolve_threshold
 from app.prediction import predict_split
 from app.results import format_eval_json, format_eval_results, write_text_atomically
 from app.task_data import TaskData
+from tasks import OutputKind
+from tasks.dataset import build_targets
 
 logger = logging.getLogger(__name__)
 
@@ -34,13 +37,24 @@ def evaluate_dev(config: RunConfig, model, preprocessor, data: TaskData) -> dict
     """The task's metrics on the dev set for the model's current weights.
 
     The dev set was packed once for the run (`data.packed`); evaluations
-    during training reuse it.
+    during training reuse it. Multi-label runs decide at
+    `--multi_label_threshold`, or with `tuned` at the threshold best on
+    these outputs (`eval_threshold`).
     """
     outputs = predict_split(
         model, data.packed["dev"], preprocessor, config, "eval", data.processor
     )
+    threshold = 0.5
+    if data.processor.output_kind is OutputKind.LABELS:
+        targets = build_targets(data.dev, data.labels, OutputKind.LABELS)
+        threshold = resolve_threshold(config, outputs, targets)
     metrics = task_metrics(
-        data.processor, data.dev, outputs, data.labels, config.eval_batch_size
+        data.processor,
+        data.dev,
+        outputs,
+        data.labels,
+        config.eval_batch_size,
+        threshold=threshold,
     )
     metrics["global_step"] = training.global_step(model)
     return metrics

@@ -2,8 +2,10 @@
 
 EXPORT_DIR holds three signatures with the same outputs: `{"probabilities":
 float32 (batch, num_labels), "label": string (batch,)}`, the label being the
-name of the most probable class; a score task (STS-B) gives `{"score": float32
-(batch, 1)}` only.
+name of the most probable class (multi-label: the names of the labels whose
+sigmoid probability reaches the run's threshold, joined by its label
+delimiter, both in the metadata); a score task (STS-B) gives `{"score":
+float32 (batch, 1)}` only.
 
 - `serving_default(text_a[, text_b])`: string (batch,) texts.
 - `serve_token_ids(token_ids, segment_ids, padding_mask)`: int32 (batch,
@@ -60,6 +62,8 @@ def export_saved_model(
     is_pair: bool,
     labels: list[str],
     output_kind: OutputKind,
+    threshold: float | None = None,
+    label_delimiter: str = "|",
     chunk_pooling: str = MEAN,
 ) -> str:
     """Writes EXPORT_DIR (every signature) and EXPORT_DIR/token_ids/.
@@ -72,20 +76,29 @@ def export_saved_model(
         is_pair: the task has `text_b`.
         labels: the label names in class id order (empty for a score).
         output_kind: the task's `OutputKind`.
+        threshold: `OutputKind.LABELS`: a label is predicted when its
+            probability reaches it.
+        label_delimiter: `OutputKind.LABELS`: joins the predicted labels.
         chunk_pooling: how the text signatures pool a text's windows, with
             a preprocessor that packs windows (`--long_text=chunks`).
     """
     width = model.output_shape[-1]
-    if output_kind is OutputKind.CLASSES and len(labels) != width:
+    if output_kind is not OutputKind.SCORE and len(labels) != width:
         raise ValueError(
             f"The model has {width} outputs, but {len(labels)} labels were given"
             f" to name them. Received: labels={list(labels)}"
         )
-    outputs = ServingOutputs(serving_model(model), labels, output_kind, chunk_pooling)
+    decision = None
+    if output_kind is OutputKind.LABELS:
+        decision = {"threshold": threshold, "label_delimiter": label_delimiter}
+    outputs = ServingOutputs(
+        serving_model(model), labels, output_kind, decision, chunk_pooling
+    )
     text_names = ["text_a", "text_b"] if is_pair else ["text_a"]
     metadata = export_metadata(
         preprocessor, labels, output_kind, is_pair, chunk_pooling
     )
+    metadata.update(decision or {})
 
     archive = token_id_archive(outputs)
     archive.track(preprocessor)
@@ -125,12 +138,14 @@ class ServingOutputs(tf.Module):
         model: keras.Model,
         labels,
         output_kind: OutputKind,
+        decision: dict | None = None,
         chunk_pooling: str = MEAN,
     ):
         super().__init__()
         self.model = model
         self.labels = list(labels)
         self.output_kind = output_kind
+        self.decision = decision  # multi-label: threshold and label_delimiter
         self.chunk_pooling = chunk_pooling
         self.serve_token_ids = tf.function(
             self._outputs, input_signature=token_id_specs(), autograph=False
@@ -161,11 +176,23 @@ class ServingOutputs(tf.Module):
         """The signature's outputs for (batch, outputs) float32 `values`."""
         if self.output_kind is OutputKind.SCORE:
             return {"score": values}  # (batch, 1)
+        if self.output_kind is OutputKind.LABELS:
+            return {"probabilities": values, "label": self._label_names(values)}
         label_ids = tf.argmax(values, axis=-1)  # (batch,)
         return {
             "probabilities": values,  # (batch, num_labels)
             "label": tf.gather(tf.constant(self.labels), label_ids),
         }
+
+    def _label_names(self, probabilities) -> tf.Tensor:
+        """string (batch,): the labels reaching the threshold, joined."""
+        chosen = probabilities >= self.decision["threshold"]
+        names = tf.broadcast_to(tf.constant(self.labels), tf.shape(chosen))
+        return tf.strings.reduce_join(
+            tf.ragged.boolean_mask(names, chosen),
+            axis=-1,
+            separator=self.decision["label_delimiter"],
+        )
 
 
 def token_id_archive(outputs: ServingOutputs) -> keras.export.ExportArchive:

@@ -4,9 +4,12 @@
   folder (app/export_huggingface.py); also a valid `--init_checkpoint`.
 - `keras_hub`: OUTPUT_DIR/keras_hub/, a `BertTextClassifier` preset with its
   preprocessor (app/export_keras_hub.py).
+- `onnx`: OUTPUT_DIR/model.onnx, the token-id model checked against ONNX
+  Runtime, with the labels and vocabulary inside (app/export_onnx.py).
 
-Each folder is written beside its place, then renamed there, and recorded in
-output_dir's manifest, as the SavedModel is (app/output_dir.py).
+Each folder (and the ONNX file) is written beside its place, then renamed
+there, and recorded in output_dir's manifest, as the SavedModel is
+(app/output_dir.py).
 """
 
 import os
@@ -17,16 +20,20 @@ from app.config import SAVED_MODEL
 from app.errors import ConfigError
 from app.export_huggingface import write_huggingface
 from app.export_keras_hub import write_keras_hub
+from app.export_onnx import write_onnx
 from app.model import build_plain_copy, is_backbone
-from app.output_dir import list_files, publish_export, read_manifest
+from app.output_dir import list_files, publish_export, publish_file, read_manifest
+from app.predict_onnx import FILE_NAME as ONNX_FILE_NAME
 from tasks import OutputKind
 
 WRITERS = {"huggingface": write_huggingface, "keras_hub": write_keras_hub}
+# Formats written as one file, not a folder: name -> file name in OUTPUT_DIR.
+FILE_FORMATS = {"onnx": ONNX_FILE_NAME}
 
 
 def format_dir(output_dir: str, name: str) -> str:
-    """Where the `name` format is written: OUTPUT_DIR/name."""
-    return os.path.join(output_dir, name)
+    """Where the `name` format is written: OUTPUT_DIR/name (or its file name)."""
+    return os.path.join(output_dir, FILE_FORMATS.get(name, name))
 
 
 def export_formats(
@@ -36,8 +43,9 @@ def export_formats(
     labels: list[str] | None,
     output_kind: OutputKind,
     output_dir: str,
+    is_pair: bool = False,
 ) -> dict[str, str]:
-    """Writes every format of `formats` but the SavedModel; returns their folders.
+    """Writes every format of `formats` but the SavedModel; returns their paths.
 
     Args:
         formats: names from `--export_formats`; `saved_model` is skipped
@@ -46,6 +54,7 @@ def export_formats(
         preprocessor: the run's `ClassifierPreprocessor`: its vocabulary,
             case setting and sequence length go with the model.
         labels: label names in class id order (None or empty for a score).
+        is_pair: the task has `text_b` (the ONNX file's metadata says so).
     """
     names = [name for name in formats if name != SAVED_MODEL]
     if not names:
@@ -64,7 +73,17 @@ def export_formats(
         "max_seq_length": preprocessor.sequence_length,
     }
     written = {}
+    if "onnx" in names:
+        written["onnx"] = publish_file(
+            format_dir(output_dir, "onnx"),
+            output_dir,
+            lambda path: write_onnx(
+                path, plain, preprocessor, head["labels"], output_kind, is_pair
+            ),
+        )
     for name in names:
+        if name in FILE_FORMATS:
+            continue
         write = WRITERS[name]
         written[name] = publish_export(
             format_dir(output_dir, name),
@@ -85,6 +104,9 @@ def check_format_dirs(formats: tuple[str, ...], output_dir: str) -> None:
         if name == SAVED_MODEL:
             continue
         folder = format_dir(output_dir, name)
+        if name in FILE_FORMATS:
+            _check_format_file(folder, name, formats, manifest)
+            continue
         if os.path.lexists(folder) and not os.path.isdir(folder):
             raise ConfigError(
                 f"{folder} is a file, but --export_formats={name} writes a folder "
@@ -100,6 +122,23 @@ def check_format_dirs(formats: tuple[str, ...], output_dir: str) -> None:
                 f"or drop {name} from --export_formats. "
                 f"Received: export_formats={','.join(formats)}"
             )
+
+
+def _check_format_file(path, name, formats, manifest: dict | None) -> None:
+    """Refuses a folder, or a file no run of output_dir wrote, at `path`."""
+    if not os.path.lexists(path):
+        return
+    recorded = (manifest or {"files": []})["files"]
+    if os.path.isfile(path) and os.path.basename(path) in recorded:
+        return
+    what = (
+        "a folder" if os.path.isdir(path) else "a file no run of this output_dir wrote"
+    )
+    raise ConfigError(
+        f"{path} is {what}; --export_formats={name} replaces it with the model."
+        f" Move it, or drop {name} from --export_formats."
+        f" Received: export_formats={','.join(formats)}"
+    )
 
 
 def _foreign_files(folder: str, name: str, manifest: dict | None) -> list[str]:

@@ -118,6 +118,8 @@ def build_config(
     """config.json of a `BertForSequenceClassification` with the backbone's shape."""
     if output_kind is OutputKind.SCORE:
         labels, problem_type = [SCORE_LABEL], "regression"
+    elif output_kind is OutputKind.LABELS:
+        problem_type = "multi_label_classification"
     else:
         problem_type = "single_label_classification"
     return {

@@ -35,8 +35,8 @@ def build_keras_hub_classifier(
 
     Its head is ours: pooled output, dropout, dense. It returns logits (its
     dense layer has no activation), keras-hub's convention; our output layer
-    applies a softmax to the same logits. A score task has one output and no
-    activation in both.
+    applies a softmax (multi-label: a sigmoid) to the same logits. A score
+    task has one output and no activation in both.
     """
     tokenizer = keras_hub.models.BertTokenizer(
         vocabulary=vocabulary,
@@ -67,7 +67,7 @@ def write_keras_hub(
     max_seq_length: int,
     classifier_dropout: float = 0.1,
 ) -> str:
-    """Writes the preset (`save_to_preset`) and, for classes, labels.txt.
+    """Writes the preset (`save_to_preset`) and, for classes or labels, labels.txt.
 
     keras-hub keeps no label names; labels.txt lists them in class id order,
     one per line (the order of the logits).
@@ -81,7 +81,7 @@ def write_keras_hub(
         classifier_dropout,
     )
     classifier.save_to_preset(folder)
-    if output_kind is OutputKind.CLASSES:
+    if output_kind is not OutputKind.SCORE:
         with open(os.path.join(folder, LABELS_NAME), "w", encoding="utf-8") as file:
             file.write("".join(label + "\n" for label in labels))
     return folder

@@ -178,7 +178,8 @@ def pool_documents(
     Classes: the mean or max per class of the windows' log-probabilities,
     then a softmax. A softmax's log-probabilities are its logits less one
     constant per window, so the mean gives the softmax of the windows' mean
-    logits. Scores: the mean or max of the windows' scores.
+    logits. Labels (sigmoids): the mean or max of each label's logit, then a
+    sigmoid. Scores: the mean or max of the windows' scores.
     `document_ids` are sorted (windows of a document side by side).
     """
     return pool_documents_in_graph(
@@ -196,7 +197,10 @@ def pool_documents_in_graph(
     pool = {MEAN: tf.math.segment_mean, MAX: tf.math.segment_max}[pooling]
     if output_kind is OutputKind.SCORE:
         return pool(outputs, document_ids)
-    if output_kind is not OutputKind.CLASSES:
-        raise ValueError(f"No pooling of windows for {output_kind}.")
-    log_probabilities = tf.math.log(tf.maximum(outputs, _SMALLEST_PROBABILITY))
-    return tf.nn.softmax(pool(log_probabilities, document_ids), axis=-1)
+    floored = tf.maximum(outputs, _SMALLEST_PROBABILITY)
+    if output_kind is OutputKind.LABELS:  # sigmoids: pool each label's logit
+        logits = tf.math.log(floored) - tf.math.log(
+            tf.maximum(1.0 - outputs, _SMALLEST_PROBABILITY)
+        )
+        return tf.sigmoid(pool(logits, document_ids))
+    return tf.nn.softmax(pool(tf.math.log(floored), document_ids), axis=-1)

@@ -14,6 +14,13 @@ import numpy as np
 import scipy.stats
 import sklearn.metrics
 
+from app.multi_label import (
+    hamming_loss,
+    macro_f1,
+    micro_f1,
+    predict_labels,
+    subset_accuracy,
+)
 from tasks import DataProcessor, InputExample, OutputKind
 from tasks.dataset import build_targets
 
@@ -53,6 +60,11 @@ METRICS = {
     "matthews_correlation": matthews_correlation,
     "pearson": pearson,
     "spearman": spearman,
+    # Multi-label: over (examples, labels) 0/1 targets and predictions.
+    "micro_f1": micro_f1,
+    "macro_f1": macro_f1,
+    "subset_accuracy": subset_accuracy,
+    "hamming_loss": hamming_loss,
 }
 
 
@@ -101,6 +113,49 @@ def regression_metrics(
     }
 
 
+def multi_label_metrics(
+    probabilities: np.ndarray,
+    targets: np.ndarray,
+    labels: Sequence[str],
+    threshold: float,
+    batch_size: int,
+) -> dict:
+    """eval_loss, loss, eval_threshold and each label's precision, recall and F1.
+
+    `eval_loss` is the binary cross-entropy averaged over labels, then over
+    examples (unweighted, whatever --class_weights trained with); `loss` the
+    mean of the per-batch means.
+
+    Args:
+        probabilities: (num_examples, num_labels) sigmoid probabilities.
+        targets: (num_examples, num_labels) 0/1 true labels.
+        labels: the label names, for the per-label keys.
+        threshold: a label is predicted when its probability reaches it.
+        batch_size: int. The evaluation batch size, for `loss`.
+    """
+    clipped = np.clip(np.asarray(probabilities, np.float64), _EPSILON, 1 - _EPSILON)
+    per_example_loss = -np.mean(
+        targets * np.log(clipped) + (1 - targets) * np.log(1 - clipped), axis=1
+    )
+    metrics = {
+        "eval_loss": float(per_example_loss.mean()),
+        "loss": _mean_of_batch_means(per_example_loss, batch_size),
+        "eval_threshold": float(threshold),
+    }
+    precision, recall, f1_scores, _ = sklearn.metrics.precision_recall_fscore_support(
+        np.asarray(targets, bool),
+        predict_labels(probabilities, threshold),
+        average=None,
+        zero_division=0,
+    )
+    for index, label in enumerate(labels):
+        name = metric_key_part(label)
+        metrics[f"eval_precision_{name}"] = float(precision[index])
+        metrics[f"eval_recall_{name}"] = float(recall[index])
+        metrics[f"eval_f1_{name}"] = float(f1_scores[index])
+    return metrics
+
+
 def per_class_metrics(
     label_ids: np.ndarray, predicted_ids: np.ndarray, labels: Sequence[str]
 ) -> dict:
@@ -131,6 +186,7 @@ def task_metrics(
     outputs: np.ndarray,
     labels: Sequence[str],
     batch_size: int,
+    threshold: float = 0.5,
 ) -> dict:
     """Every metric of a task over its evaluation examples, each counted once.
 
@@ -141,10 +197,13 @@ def task_metrics(
     Args:
         processor: the task's processor (metric names, groups, output kind).
         examples: the evaluation examples, in the order of `outputs`.
-        outputs: (num_examples, num_labels) probabilities, or (num_examples, 1)
-            scores (`OutputKind.SCORE`).
+        outputs: (num_examples, num_labels) probabilities (softmax, or
+            sigmoids for `OutputKind.LABELS`), or (num_examples, 1) scores
+            (`OutputKind.SCORE`).
         labels: the task's label list (empty for scores).
         batch_size: int. The evaluation batch size, for `loss`.
+        threshold: `OutputKind.LABELS`: a label is predicted when its
+            probability reaches it.
     """
     outputs = np.asarray(outputs)
     targets = build_targets(examples, labels, processor.output_kind)
@@ -154,6 +213,11 @@ def task_metrics(
         predictions = outputs[:, 0]
         metrics = regression_metrics(
             predictions[headline], targets[headline], batch_size
+        )
+    elif processor.output_kind is OutputKind.LABELS:
+        predictions = predict_labels(outputs, threshold)
+        metrics = multi_label_metrics(
+            outputs[headline], targets[headline], labels, threshold, batch_size
         )
     else:
         predictions = outputs.argmax(-1)

@@ -10,6 +10,13 @@ import keras_hub
 
 from tasks import OutputKind
 
+# The last layer's activation per output kind: probabilities, or a raw score.
+ACTIVATIONS = {
+    OutputKind.CLASSES: "softmax",
+    OutputKind.LABELS: "sigmoid",
+    OutputKind.SCORE: None,
+}
+
 
 def build_classifier(
     backbone: keras.Model,
@@ -22,18 +29,20 @@ def build_classifier(
 
     As the original `create_model`: the pooled `[CLS]` output, dropout 0.1
     while training, then a dense layer initialized with a truncated normal of
-    stddev 0.02 and zero bias: a softmax over the labels, or one score with
-    no activation. Outputs stay float32 under mixed precision, so the loss
-    and the exported outputs are float32.
+    stddev 0.02 and zero bias: a softmax over the labels, a sigmoid per label
+    (multi-label), or one score with no activation. Outputs stay float32
+    under mixed precision, so the loss and the exported outputs are float32.
 
     Args:
         backbone: a keras-hub `BertBackbone`.
-        num_labels: int. Number of labels of a `CLASSES` task (2 or more).
-        output_kind: `tasks.OutputKind`. Classes (softmax) or one score.
+        num_labels: int. Number of labels of a `CLASSES` or `LABELS` task
+            (2 or more).
+        output_kind: `tasks.OutputKind`. Classes (softmax), labels (sigmoids)
+            or one score.
         dropout: float. Dropout on the pooled output.
         initializer_range: float. Stddev of the output layer's initializer.
     """
-    if output_kind is OutputKind.CLASSES and num_labels < 2:
+    if output_kind is not OutputKind.SCORE and num_labels < 2:
         raise ValueError(
             "A classifier needs at least 2 labels; a task with one real-valued "
             f"score uses OutputKind.SCORE. Received: num_labels={num_labels}"
@@ -42,7 +51,7 @@ def build_classifier(
     dropout_layer = keras.layers.Dropout(dropout, name="classifier_dropout")
     output_layer = keras.layers.Dense(
         output_kind.num_outputs(num_labels),
-        activation="softmax" if output_kind is OutputKind.CLASSES else None,
+        activation=ACTIVATIONS[output_kind],
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
         dtype="float32",
         name=output_kind.output_name,

@@ -55,6 +55,7 @@ PROJECT_FILES = re.compile(
             # Other export formats half-written by a killed run (finished ones
             # are in the manifest): the folder names are this project's own.
             r"(huggingface|keras_hub)\.(tmp|old)-\d+/.+",
+            r"model\.onnx\.tmp-\d+",
             r"\.written\.json\.tmp-\d+",
         )
     )
@@ -268,6 +269,25 @@ def publish_export(export_dir: str, output_dir: str, write: Callable[[str], obje
     publish_dir(export_dir, write)
     record_export(output_dir, export_dir)
     return export_dir
+
+
+def publish_file(path: str, output_dir: str, write: Callable[[str], object]) -> str:
+    """Writes a file with `write(path)` beside `path`, renames it there, records it.
+
+    A run killed while writing leaves `path` as it was (the half-written
+    file's name is in `PROJECT_FILES`).
+    """
+    path = os.path.abspath(path)
+    temporary_path = f"{path}.tmp-{os.getpid()}"
+    try:
+        write(temporary_path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary_path)
+        raise
+    os.replace(temporary_path, path)
+    record_written(output_dir, [path])
+    return path
 
 
 # === One run at a time ===

@@ -7,14 +7,18 @@ prints `label<TAB>probability_0<TAB>probability_1`, then a row per line.
 
 A line is a text, or `text_a<TAB>text_b` for a model of sentence pairs. Each
 gets one row, in input order: the predicted label and each label's
-probability (a score model: its `score`). Lines are predicted in batches as
-they arrive, so a terminal or a pipe gets each answer at once.
+probability (a score model: its `score`; a multi-label model: the labels at
+or above its threshold, joined by its label delimiter, both from the export).
+Lines are predicted in batches as they arrive, so a terminal or a pipe gets
+each answer at once.
 
 `--input_file` reads a TSV, CSV or JSON-lines file with the csv task's column
 flags; rows keep their ids (`--id_column`, else their 0-based row number)
 and order. `--output_file` writes `.tsv` or `.jsonl` (default: TSV on
 standard output). Only the export is needed: TensorFlow and TensorFlow Text
-run it, and `assets/export_metadata.json` in it gives the labels.
+run it, and `assets/export_metadata.json` in it gives the labels. With
+`--model_dir=OUTPUT_DIR/model.onnx` ONNX Runtime runs the model and the
+project's tokenizer packs the texts (app/predict_onnx.py).
 """
 
 import dataclasses
@@ -28,7 +32,7 @@ from absl import flags
 BATCH_SIZE = 64
 METADATA_PATH = os.path.join("assets", "export_metadata.json")
 OUTPUT_FORMATS = {".tsv": "tsv", ".jsonl": "jsonl"}
-OUTPUT_KINDS = ("classes", "score")  # tasks.OutputKind's values
+OUTPUT_KINDS = ("classes", "score", "labels")  # tasks.OutputKind's values
 # Bytes read from a pipe at a time: every complete line in them is predicted
 # before the next read, so answers never wait for more input than arrived.
 READ_SIZE = 1 << 16
@@ -41,7 +45,8 @@ class ExportMetadata:
     Args:
         labels: label names in class id order; empty for a score model.
         is_pair: the model takes `text_a` and `text_b`.
-        output_kind: `"classes"` (probabilities) or `"score"`.
+        output_kind: `"classes"` (probabilities), `"labels"` (a sigmoid
+            probability per label) or `"score"`.
     """
 
     labels: tuple[str, ...]
@@ -66,7 +71,8 @@ def define_flags() -> flags.FlagValues:
     flags.DEFINE_string(
         "model_dir",
         None,
-        "The export of a training run (OUTPUT_DIR/export, or its --export_dir).",
+        "The export of a training run (OUTPUT_DIR/export, or its --export_dir),"
+        " or its OUTPUT_DIR/model.onnx (--export_formats=onnx).",
         flag_values=values,
     )
     flags.DEFINE_string(
@@ -131,8 +137,14 @@ def output_format(path: str | None) -> str:
 
 def read_metadata(model_dir: str) -> ExportMetadata:
     """The export's labels, pairing and output kind, or a UsageError."""
+    from app import predict_onnx
     from app.errors import UsageError
 
+    onnx_file = predict_onnx.model_file(model_dir)
+    if onnx_file:
+        text = predict_onnx.read_metadata_text(onnx_file)
+        fix = "the model.onnx a run wrote with --export_formats=onnx"
+        return parse_metadata(text, onnx_file, model_dir, fix)
     if not os.path.isdir(model_dir):
         raise UsageError(
             f"--model_dir={model_dir}: no such folder. Pass the export of a"
@@ -142,25 +154,41 @@ def read_metadata(model_dir: str) -> ExportMetadata:
     path = os.path.join(model_dir, METADATA_PATH)
     try:
         with open(path, encoding="utf-8") as file:
-            metadata = json.load(file)
-        if metadata["output_kind"] in OUTPUT_KINDS:
-            return ExportMetadata(
-                labels=tuple(metadata["labels"]),
-                is_pair=bool(metadata["is_pair"]),
-                output_kind=metadata["output_kind"],
-            )
-        problem = (
-            f"{path} names output_kind {metadata['output_kind']!r}, which this"
-            f" command cannot read (it reads {', '.join(OUTPUT_KINDS)})"
-        )
+            text = file.read()
     except FileNotFoundError:
+        text = None
+    return parse_metadata(text, path, model_dir)
+
+
+def parse_metadata(
+    text: str | None,
+    path: str,
+    model_dir: str,
+    fix: str = "the export folder a run wrote (OUTPUT_DIR/export)",
+) -> ExportMetadata:
+    """export_metadata.json's text (None: the file is missing), or a UsageError."""
+    from app.errors import UsageError
+
+    if text is None:
         problem = f"{path} does not exist: this is not an export of a training run"
-    except (ValueError, KeyError, TypeError) as error:
-        problem = f"{path} is not the metadata of an export ({error!r})"
+    else:
+        try:
+            metadata = json.loads(text)
+            if metadata["output_kind"] in OUTPUT_KINDS:
+                return ExportMetadata(
+                    labels=tuple(metadata["labels"]),
+                    is_pair=bool(metadata["is_pair"]),
+                    output_kind=metadata["output_kind"],
+                )
+            problem = (
+                f"{path} names output_kind {metadata['output_kind']!r}, which this"
+                f" command cannot read (it reads {', '.join(OUTPUT_KINDS)})"
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            problem = f"{path} is not the metadata of an export ({error!r})"
     raise UsageError(
-        f"--model_dir={model_dir}: {problem}. Pass the export folder a run wrote"
-        " (OUTPUT_DIR/export), or export again with a training run of this"
-        f" version. Received: model_dir={model_dir}"
+        f"--model_dir={model_dir}: {problem}. Pass {fix}, or export again with a"
+        f" training run of this version. Received: model_dir={model_dir}"
     )
 
 
@@ -194,11 +222,16 @@ def load_tensorflow(quiet: bool) -> None:
 
 
 def load_serving_function(model_dir: str, metadata: ExportMetadata):
-    """The export's `serving_default` signature, checked to take texts."""
+    """The export's `serving_default` signature, checked to take texts (or,
+    for an ONNX file, a function of texts that gives the same outputs)."""
     import tensorflow as tf
 
+    from app import predict_onnx
     from app.errors import UsageError
 
+    onnx_file = predict_onnx.model_file(model_dir)
+    if onnx_file:
+        return predict_onnx.OnnxServe(onnx_file)
     serve = tf.saved_model.load(model_dir).signatures["serving_default"]
     _, inputs = serve.structured_input_signature  # {name: TensorSpec}
     if set(inputs) == set(metadata.text_names):

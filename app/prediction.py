@@ -21,8 +21,14 @@ from app.task_data import TaskData
 logger = logging.getLogger(__name__)
 
 
-def run_prediction(config: RunConfig, model, preprocessor, data: TaskData) -> str:
-    """test_results.tsv as the original's, predictions.tsv, leaderboard files."""
+def run_prediction(
+    config: RunConfig, model, preprocessor, data: TaskData, threshold: float = 0.5
+) -> str:
+    """test_results.tsv as the original's, predictions.tsv, leaderboard files.
+
+    `threshold`: multi-label runs predict each label whose probability
+    reaches it.
+    """
     examples, processor = data.test, data.processor
     outputs = predict_split(
         model, data.packed["test"], preprocessor, config, "predict", processor
@@ -44,6 +50,8 @@ def run_prediction(config: RunConfig, model, preprocessor, data: TaskData) -> st
             data.labels,
             processor.group_name if groups else None,
             processor.output_kind,
+            threshold,
+            config.label_delimiter,
         ),
     )
     if config.glue_submission_dir:

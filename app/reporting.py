@@ -36,7 +36,8 @@ def build_data_report(
         is_pair: whether examples have a second text (one more [SEP]).
         max_seq_length: the packed length; longer examples are truncated.
         task_name: the task, for the report's title.
-        output_kind: what the labels are (scores: reported as min/mean/max).
+        output_kind: what the labels are (scores: reported as min/mean/max;
+            multi-label: examples per label, and labels per example).
         long_text: `--long_text`; other than truncate, each split also
             reports the tokens beyond `max_seq_length` and, for chunks, the
             windows per example (`_describe_long_text`).
@@ -71,6 +72,8 @@ def format_data_report(report: dict) -> str:
         for key in ("labels", "groups"):
             if key in summary:
                 lines.append(f"  {key}: " + _format_counts(summary[key], count))
+        if "labels_per_example" in summary:
+            lines.append(f"  labels per example: {summary['labels_per_example']:.2f}")
         if "scores" in summary:
             scores = summary["scores"]
             lines.append(
@@ -112,6 +115,11 @@ def _describe_labels(split: str, examples, output_kind: OutputKind) -> dict:
                 "mean": float(scores.mean()),
                 "max": float(scores.max()),
             }
+        elif output_kind is OutputKind.LABELS:
+            # Examples per label; an example counts once for each of its labels.
+            counts = Counter(label for names in labels for label in names)
+            summary["labels"] = dict(sorted(counts.items()))
+            summary["labels_per_example"] = float(np.mean([len(n) for n in labels]))
         else:
             summary["labels"] = dict(sorted(Counter(labels).items()))
     groups = Counter(example.group for example in examples if example.group)

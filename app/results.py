@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from app.multi_label import predict_labels
 from tasks import InputExample, OutputKind
 
 
@@ -46,13 +47,16 @@ def format_predictions(
     labels: Sequence[str],
     group_name: str | None = None,
     output_kind: OutputKind = OutputKind.CLASSES,
+    threshold: float = 0.5,
+    label_delimiter: str = "|",
 ) -> str:
     """predictions.tsv: a header, then one row per example, in input order.
 
     Columns: `id` (the example's id, else its 0-based row number in the
     split), the group (named `group_name`) when given, `prediction` (the
-    label name, or the score) and, for classes, `probability_LABEL` for each
-    label.
+    label name; for multi-label the names of the labels whose probability
+    reaches `threshold`, joined by `label_delimiter`; or the score) and, for
+    classes and labels, `probability_LABEL` for each label.
 
     Args:
         examples: the predicted examples.
@@ -64,14 +68,14 @@ def format_predictions(
     """
     _check_row_count(outputs, len(examples))
     outputs = np.asarray(outputs, dtype=np.float32)
-    has_classes = output_kind is OutputKind.CLASSES
+    has_classes = output_kind is not OutputKind.SCORE
     header = ["id"] + ([group_name] if group_name else []) + ["prediction"]
     header += [f"probability_{label}" for label in labels] if has_classes else []
     lines = ["\t".join(header) + "\n"]
     for row_number, (example, row) in enumerate(zip(examples, outputs)):
         fields = [example_id(example, row_number)]
         fields += [example.group or ""] if group_name else []
-        fields.append(_prediction(row, labels, output_kind))
+        fields.append(_prediction(row, labels, output_kind, threshold, label_delimiter))
         fields += [str(value) for value in row] if has_classes else []
         lines.append("\t".join(fields) + "\n")
     return "".join(lines)
@@ -107,10 +111,19 @@ def example_id(example: InputExample, row_number: int) -> str:
     return example.example_id if example.example_id is not None else str(row_number)
 
 
-def _prediction(row: np.ndarray, labels: Sequence[str], output_kind) -> str:
-    """The predicted label name, or the score."""
+def _prediction(
+    row: np.ndarray,
+    labels: Sequence[str],
+    output_kind,
+    threshold: float = 0.5,
+    label_delimiter: str = "|",
+) -> str:
+    """The predicted label name, the predicted labels' names, or the score."""
     if output_kind is OutputKind.SCORE:
         return f"{float(row[0]):.6g}"
+    if output_kind is OutputKind.LABELS:
+        chosen = np.flatnonzero(predict_labels(row, threshold))
+        return label_delimiter.join(labels[int(index)] for index in chosen)
     return labels[int(np.argmax(row))]
 
 

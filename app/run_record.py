@@ -32,6 +32,8 @@ IDENTITY_FIELDS = (
     "seed",
     "classifier_dropout",
     "gradient_accumulation_steps",
+    "class_weights",
+    "multi_label",
 )
 
 
@@ -73,7 +75,7 @@ def check_output_dir(config: RunConfig, identity: dict) -> bool:
     if not os.path.exists(os.path.join(config.output_dir, "checkpoint")):
         return False
     previous = read_record(config.output_dir)
-    if previous is not None and previous.get("identity") == identity:
+    if previous is not None and not _changed(previous.get("identity", {}), identity):
         return False
     if config.overwrite_output_dir:
         return True
@@ -150,8 +152,20 @@ def library_versions() -> dict:
 def _differences(previous: dict | None, identity: dict) -> str:
     if previous is None:
         return f"no {RECORD_NAME} says what they are"
-    old = previous.get("identity", {})
-    changed = [k for k in identity if old.get(k) != identity[k]]
+    old = _with_defaults(previous.get("identity", {}))
     return "differs in " + ", ".join(
-        f"{k}: {old.get(k)!r} -> {identity[k]!r}" for k in changed
+        f"{k}: {old.get(k)!r} -> {identity[k]!r}" for k in _changed(old, identity)
     )
+
+
+def _changed(old: dict, identity: dict) -> list[str]:
+    """The identity fields that differ from an earlier run's record."""
+    old = _with_defaults(old)
+    return [k for k in identity if old.get(k) != identity[k]]
+
+
+def _with_defaults(old: dict) -> dict:
+    """An earlier run's identity, with the defaults of fields it lacks: those
+    added to IDENTITY_FIELDS after that run, so such runs still resume."""
+    defaults = {field.name: field.default for field in dataclasses.fields(RunConfig)}
+    return {**{k: defaults[k] for k in IDENTITY_FIELDS}, **old}

@@ -13,6 +13,8 @@ import tensorflow as tf
 import tasks
 from app import run_record, seeds, training
 from app.callbacks import PeriodicEvaluation, batches_done
+from app.class_weights import describe as describe_class_weights
+from app.class_weights import resolve_class_weights
 from app.compat import check_accumulation_replicas
 from app.config import SAVED_MODEL, RunConfig, validate
 from app.errors import ConfigError
@@ -21,6 +23,7 @@ from app.export import export_saved_model
 from app.export_formats import check_format_dirs, export_formats
 from app.input_pipeline import build_train_dataset
 from app.metrics import main_metric_key
+from app.multi_label import decision_threshold
 from app.optimization import count_train_steps
 from app.output_dir import check_export_dir, claim, publish_export
 from app.prediction import run_prediction
@@ -135,6 +138,7 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
             record = run_record.build_record(
                 config, data_hashes, run_record.hash_checkpoint(config.init_checkpoint)
             )
+            record["class_weights"] = data.class_weights
             run_record.write_record(config.output_dir, record)
         return run_steps(session, data)
 
@@ -189,6 +193,9 @@ def build_session(
             jit_compile=config.jit_compile,
             gradient_accumulation_steps=config.gradient_accumulation_steps,
             builds_optimizer_state=config.do_train,
+            class_weights=list(data.class_weights.values())
+            if data.class_weights
+            else None,
         )
     return Session(config, strategy, model, preprocessor, None, is_chief(strategy))
 
@@ -218,9 +225,13 @@ def run_steps(session: Session, data: TaskData) -> dict:
         outputs["eval_results"] = run_evaluation(
             config, model, session.preprocessor, data
         )
+    threshold = None
+    if data.processor.output_kind is tasks.OutputKind.LABELS:
+        threshold = decision_threshold(config)
+        logger.info("Multi-label threshold for predictions and export: %g", threshold)
     if config.do_predict:
         outputs["test_results"] = run_prediction(
-            config, model, session.preprocessor, data
+            config, model, session.preprocessor, data, threshold
         )
     export_dir = export_dir_of(config)
     if export_dir:
@@ -236,10 +247,12 @@ def run_steps(session: Session, data: TaskData) -> dict:
                 data.processor.is_pair,
                 data.labels,
                 data.processor.output_kind,
-                config.chunk_pooling,
+                threshold,
+                config.label_delimiter,
+                chunk_pooling=config.chunk_pooling,
             ),
         )
-    # Hugging Face and keras-hub folders, where --export_formats lists them.
+    # Hugging Face, keras-hub and ONNX, where --export_formats lists them.
     if config.long_text != "truncate" and set(config.export_format_names) - {
         SAVED_MODEL
     }:
@@ -257,6 +270,7 @@ def run_steps(session: Session, data: TaskData) -> dict:
             data.labels,
             data.processor.output_kind,
             config.output_dir,
+            is_pair=data.processor.is_pair,
         )
     )
     for name, path in outputs.items():
@@ -350,14 +364,20 @@ def read_task_data(config: RunConfig) -> TaskData:
     """
     processor = tasks.get_processor(config.task_name, config.task_options())
     data_dir = config.data_dir or ""
-    train = processor.get_examples(data_dir, "train") if config.do_train else None
+    train = None
+    if config.do_train:
+        train = first_samples(
+            processor.get_examples(data_dir, "train"), config, "train"
+        )
     saved_labels_path = os.path.join(config.output_dir, tasks.LABELS_FILE)
     if config.do_train and config.overwrite_output_dir:
         saved_labels_path = None  # The earlier run's files are being replaced.
     processor = processor.resolve_labels(train, saved_labels_path)
 
     def read(split: str, wanted: bool):
-        return processor.get_examples(data_dir, split) if wanted else None
+        if not wanted:
+            return None
+        return first_samples(processor.get_examples(data_dir, split), config, split)
 
     data = TaskData(
         processor=processor,
@@ -365,12 +385,44 @@ def read_task_data(config: RunConfig) -> TaskData:
         train=train,
         dev=read("dev", config.do_eval),
         test=read("test", config.do_predict),
+        class_weights=resolve_class_weights(
+            config.class_weights, processor.get_labels(), train, processor.output_kind
+        ),
     )
+    if config.do_train:
+        logger.info(
+            "%s", describe_class_weights(config.class_weights, data.class_weights)
+        )
     for split in ("train", "dev", "test"):
         examples = getattr(data, split)
         if examples is not None:
             logger.info("Read %d %s examples.", len(examples), split)
     return data
+
+
+# The flag that keeps the first N examples of each split, for quick runs.
+SAMPLE_LIMITS = {
+    "train": "max_train_samples",
+    "dev": "max_eval_samples",
+    "test": "max_predict_samples",
+}
+
+
+def first_samples(examples: list, config: RunConfig, split: str) -> list:
+    """The first `--max_*_samples` examples of a split (all when 0), logged."""
+    flag = SAMPLE_LIMITS[split]
+    limit = getattr(config, flag)
+    if not limit or limit >= len(examples):
+        return examples
+    logger.info(
+        "Keeping the first %d of %d %s examples (--%s=%d).",
+        limit,
+        len(examples),
+        split,
+        flag,
+        limit,
+    )
+    return examples[:limit]
 
 
 def check_sequence_length(max_seq_length: int, max_position_embeddings: int) -> None:

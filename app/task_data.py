@@ -21,6 +21,8 @@ class TaskData:
     dev: list | None
     test: list | None
     packed: dict[str, PackedExamples] = dataclasses.field(default_factory=dict)
+    # Each label's training loss weight (`--class_weights`); None: unweighted.
+    class_weights: dict[str, float] | None = None
 
     def splits(self) -> dict:
         """The splits that were read, by name."""

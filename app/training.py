@@ -9,6 +9,7 @@ import tensorflow as tf
 from app import callbacks as run_callbacks
 from app.cpu_speedups import apply_cpu_speedups, speedups_for_this_process
 from app.interrupts import stop_on_sigint
+from app.losses import build_loss
 from app.model import build_classifier, build_plain_copy
 from app.optimization import build_optimizer
 from tasks import OutputKind
@@ -29,6 +30,7 @@ def build_trainable_classifier(
     jit_compile: bool = False,
     gradient_accumulation_steps: int = 1,
     builds_optimizer_state: bool = True,
+    class_weights=None,
 ) -> keras.Model:
     """The compiled classifier; call inside the one `strategy.scope()`.
 
@@ -43,6 +45,8 @@ def build_trainable_classifier(
             two slots per weight (twice the model's size) are never
             allocated and a checkpoint restores the weights and the step
             count alone.
+        class_weights: each label's loss weight in label order
+            (`app.class_weights`), or None for an unweighted loss.
     """
     model = build_classifier(backbone_fn(), num_labels, output_kind, dropout=dropout)
     log_speedups(cpu_speedups)
@@ -58,7 +62,7 @@ def build_trainable_classifier(
     if builds_optimizer_state:
         # Optimizer slots exist before any restore, so a checkpoint fills them.
         optimizer.build(model.trainable_variables)
-    loss, metric = loss_and_metric(output_kind)
+    loss, metric = loss_and_metric(output_kind, class_weights)
     model.compile(
         optimizer=optimizer,
         loss=loss,
@@ -69,17 +73,20 @@ def build_trainable_classifier(
     return model
 
 
-def loss_and_metric(output_kind: OutputKind) -> tuple:
-    """The training loss and the metric Keras logs for `output_kind`."""
-    if output_kind is OutputKind.SCORE:
-        return (
-            keras.losses.MeanSquaredError(),
-            keras.metrics.RootMeanSquaredError(name="rmse"),
-        )
-    return (
-        keras.losses.SparseCategoricalCrossentropy(),
-        keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-    )
+def loss_and_metric(output_kind: OutputKind, class_weights=None) -> tuple:
+    """The training loss and the metric Keras logs for `output_kind`.
+
+    `class_weights`: each label's loss weight in label order (`--class_weights`),
+    or None.
+    """
+    metrics = {
+        OutputKind.SCORE: lambda: keras.metrics.RootMeanSquaredError(name="rmse"),
+        OutputKind.LABELS: lambda: keras.metrics.BinaryAccuracy(name="accuracy"),
+        OutputKind.CLASSES: lambda: keras.metrics.SparseCategoricalAccuracy(
+            name="accuracy"
+        ),
+    }
+    return build_loss(output_kind, class_weights), metrics[output_kind]()
 
 
 def log_speedups(cpu_speedups: bool) -> None:

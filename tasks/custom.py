@@ -11,6 +11,7 @@ keeps it for later evaluation and prediction runs.
 
 import collections
 import copy
+import json
 import os
 import re
 from collections.abc import Sequence
@@ -20,10 +21,13 @@ import tensorflow as tf
 from tasks.errors import DataError
 from tasks.example import InputExample
 from tasks.options import TaskOptions
+from tasks.output_kind import OutputKind
 from tasks.processor import DataProcessor
 from tasks.tables import read_records, table_format
 
 LABELS_FILE = "labels.txt"
+# What multi-label runs report; micro-F1, the first, ranks checkpoints.
+MULTI_LABEL_METRICS = ("micro_f1", "macro_f1", "subset_accuracy", "hamming_loss")
 _GLOB_CHARACTERS = re.compile(r"[*?\[]")
 _BREAKS = re.compile(r"[\t\r\n]")
 
@@ -43,7 +47,10 @@ class CsvProcessor(DataProcessor):
             order), the `*_column` options (name or 0-based index, as a
             string; `text_b_column` None for single texts; the label column
             may be missing in test files) and `labels` (None to infer them
-            from the training data).
+            from the training data). With `multi_label`, a row's labels are
+            a JSON list (JSON lines, or a CSV/TSV cell starting with `[`) or
+            a string split on `label_delimiter`; each example's label is
+            then a tuple of label names.
     """
 
     name = "csv"
@@ -57,6 +64,9 @@ class CsvProcessor(DataProcessor):
         }
         self.is_pair = options.text_b_column is not None
         self.labels = tuple(options.labels) if options.labels else ()
+        if options.multi_label:
+            self.output_kind = OutputKind.LABELS
+            self.metric_names = MULTI_LABEL_METRICS
 
     @classmethod
     def from_options(cls, options: TaskOptions) -> "CsvProcessor":
@@ -128,7 +138,7 @@ class CsvProcessor(DataProcessor):
         One label would make a one-output model, which is no classifier. With
         `--labels` the list is given and may name labels the file lacks.
         """
-        counts = collections.Counter(example.label for example in examples)
+        counts = label_counts(examples)
         if len(counts) >= 2:
             return
         per_label = ", ".join(f"{label!r}: {n}" for label, n in counts.items())
@@ -182,7 +192,10 @@ class CsvProcessor(DataProcessor):
                 columns = self._resolve_columns(path, names, split)
             where = f"{path}, line {line_number}"
             values = _read_fields(record, columns, header, where)
-            label = self._read_label(values["label"], where, label_types)
+            if self.options.multi_label:
+                label = self._read_label_set(values["label"], where, split)
+            else:
+                label = self._read_label(values["label"], where, label_types)
             examples.append(
                 InputExample(
                     guid=f"{split}-{first_index + len(examples)}",
@@ -218,6 +231,33 @@ class CsvProcessor(DataProcessor):
             return self.labels[0] if self.labels else ""  # The original's placeholder.
         label = _label_string(value, where)
         label_types.check(value, label, where)
+        self._check_known_label(label, where)
+        return label
+
+    def _read_label_set(self, value, where: str, split: str) -> tuple[str, ...]:
+        """A multi-label row's labels, in the order written, each once.
+
+        Training and dev rows need at least one label; test rows may have none.
+        """
+        if value is _ABSENT:
+            return ()
+        labels = tuple(
+            dict.fromkeys(split_labels(value, self.options.label_delimiter, where))
+        )
+        if not labels and split != "test":
+            raise DataError(
+                f"{where}: the row has no labels, but every {split} row of a"
+                " --multi_label task needs at least one. Add its labels (a JSON"
+                " list, or labels separated by --label_delimiter="
+                f"{self.options.label_delimiter!r}), or remove the row."
+                f" Received: label={value!r}"
+            )
+        for label in labels:
+            self._check_known_label(label, where)
+        return labels
+
+    def _check_known_label(self, label: str, where: str) -> None:
+        """Refuses a label outside the label list, once a list is known."""
         if self.labels and label not in self.labels:
             raise DataError(
                 f"{where}: label {label!r} is not in the label list"
@@ -225,7 +265,6 @@ class CsvProcessor(DataProcessor):
                 " --labels or the training run's labels.txt); fix the label, or"
                 f" train again with it. Received: label={label!r}"
             )
-        return label
 
 
 _ABSENT = object()  # A test file without a label column.
@@ -343,9 +382,50 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def split_labels(value, delimiter: str, where: str) -> list[str]:
+    """The labels of one multi-label cell: a JSON list, or a delimited string.
+
+    A JSON-lines value may be a list; a CSV or TSV cell (a string) that starts
+    with `[` is read as a JSON list; any other string is split on `delimiter`.
+    """
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise DataError(
+                f"{where}: the labels start with `[` but are not a JSON list"
+                f" ({error.msg}). Write them as a JSON list such as"
+                f' ["news", "sport"], or separated by {delimiter!r}.'
+                f" Received: label={value!r:.200}"
+            ) from error
+    if isinstance(value, list):
+        if not all(isinstance(item, str | int | float) for item in value):
+            raise DataError(
+                f"{where}: the label list holds something that is not a label"
+                " (a string or number). Fix the list."
+                f" Received: label={value!r:.200}"
+            )
+        return [_label_string(item, where) for item in value]
+    if isinstance(value, str):
+        parts = [part.strip() for part in value.split(delimiter)]
+        return [_label_string(part, where) for part in parts if part]
+    return [_label_string(value, where)]
+
+
+def label_counts(examples: list[InputExample]) -> collections.Counter:
+    """Examples per label; a multi-label example counts once for each label."""
+    return collections.Counter(
+        label
+        for example in examples
+        for label in (
+            example.label if isinstance(example.label, tuple) else (example.label,)
+        )
+    )
+
+
 def infer_labels(examples: list[InputExample]) -> tuple[str, ...]:
     """The distinct labels, sorted: as numbers when all are numbers."""
-    labels = {example.label for example in examples}
+    labels = set(label_counts(examples))
     if all(_is_number(label) for label in labels):
         return tuple(sorted(labels, key=lambda label: (float(label), label)))
     return tuple(sorted(labels))

@@ -27,7 +27,8 @@ def build_dataset(
     `with_labels=False`. `features` is `{"text_a": string}` plus
     `"text_b": string` when `is_pair` (an example without `text_b` gets "").
     `label` is the int32 index of the example's label in `label_list`, or,
-    for `OutputKind.SCORE`, its float32 score.
+    for `OutputKind.SCORE`, its float32 score, or, for `OutputKind.LABELS`,
+    a float32 0/1 per label.
 
     Args:
         examples: the examples, e.g. from `DataProcessor.get_examples`.
@@ -56,9 +57,12 @@ def build_targets(
     label_list: Sequence[str],
     output_kind: OutputKind = OutputKind.CLASSES,
 ) -> np.ndarray:
-    """(num_examples,) int32 class ids, or float32 scores for `OutputKind.SCORE`."""
+    """(num_examples,) int32 class ids, float32 scores for `OutputKind.SCORE`, or
+    (num_examples, num_labels) float32 0/1 for `OutputKind.LABELS`."""
     if output_kind is OutputKind.SCORE:
         return np.asarray(build_scores(examples), dtype=np.float32)
+    if output_kind is OutputKind.LABELS:
+        return build_label_indicators(examples, label_list)
     return np.asarray(build_label_ids(examples, label_list), dtype=np.int32)
 
 
@@ -77,6 +81,24 @@ def build_label_ids(
             )
         label_ids.append(label_to_id[example.label])
     return label_ids
+
+
+def build_label_indicators(
+    examples: Sequence[InputExample], label_list: Sequence[str]
+) -> np.ndarray:
+    """(num_examples, num_labels) float32: 1 where the example has the label."""
+    label_to_id = {label: index for index, label in enumerate(label_list)}
+    indicators = np.zeros((len(examples), len(label_list)), np.float32)
+    for row, example in enumerate(examples):
+        for label in example.label:
+            if label not in label_to_id:
+                raise DataError(
+                    f"Example {example.guid} has label {label!r}, which is not in"
+                    f" the task's labels {list(label_list)}. Fix the data."
+                    f" Received: label={example.label!r}"
+                )
+            indicators[row, label_to_id[label]] = 1.0
+    return indicators
 
 
 def build_scores(examples: Sequence[InputExample]) -> list[float]:

@@ -109,8 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--source", required=True, help="path of movieReviewSnippets_GroundTruth.txt"
     )
     parser.add_argument("--output_dir", required=True, help="folder for the .tsv files")
-    for split, size in zip(SPLITS, (800, 400, 200)):
-        parser.add_argument(f"--{split}", type=int, default=size, help="documents")
+    parser.add_argument("--train", type=int, default=800, help="documents")
+    parser.add_argument("--dev", type=int, default=400, help="documents")
+    parser.add_argument("--test", type=int, default=200, help="documents")
     parser.add_argument("--seed", type=int, default=12345, help="shuffle seed")
     parser.add_argument("--filler_tokens", type=int, default=130)
     parser.add_argument("--neutral_below", type=float, default=0.5)

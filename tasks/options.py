@@ -20,6 +20,9 @@ class TaskOptions:
         label_column: `csv` task: name or index of the label.
         id_column: `csv` task: name or index of a row id, if any.
         labels: `csv` task: the label list; None to infer it from training data.
+        multi_label: `csv` task: each row has a set of labels.
+        label_delimiter: `csv` task, `multi_label`: separates a row's labels
+            in CSV and TSV files.
     """
 
     xnli_language: str = "zh"
@@ -31,3 +34,5 @@ class TaskOptions:
     label_column: str = "label"
     id_column: str | None = None
     labels: tuple[str, ...] | None = None
+    multi_label: bool = False
+    label_delimiter: str = "|"

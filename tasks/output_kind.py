@@ -13,6 +13,7 @@ class OutputKind(str, enum.Enum):
 
     CLASSES = "classes"  # one label per example: softmax over the labels
     SCORE = "score"  # one real-valued score per example (STS-B): no activation
+    LABELS = "labels"  # any number of labels per example: a sigmoid per label
 
     def num_outputs(self, num_labels: int) -> int:
         """Width of the model's last layer for `num_labels` labels."""

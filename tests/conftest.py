@@ -44,9 +44,14 @@ def tiny_backbone():
 
 
 @pytest.fixture(scope="session")
-def huggingface_dir(tmp_path_factory, tiny_backbone):
-    folder = tmp_path_factory.mktemp("weights") / "tiny-bert-hf"
-    return str(write_huggingface_folder(tiny_backbone, TINY_VOCABULARY, folder))
+def huggingface_dir(shared_dir, tiny_backbone):
+    """The tiny BERT as a Hugging Face folder: one path for every test process,
+    so runs recorded with it (`trained_mrpc`) name the same weights everywhere."""
+    with built_once(shared_dir, "weights") as (weights, done):
+        folder = weights / "tiny-bert-hf"
+        if not done:
+            write_huggingface_folder(tiny_backbone, TINY_VOCABULARY, folder)
+        return str(folder)
 
 
 @pytest.fixture(scope="session")
@@ -84,23 +89,55 @@ def mrpc_dir(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def shared_mrpc_dir(tmp_path_factory):
-    """The MRPC files of `trained_mrpc`; tests only read them."""
-    return write_mrpc(tmp_path_factory.mktemp("shared") / "MRPC")
+def shared_dir(tmp_path_factory):
+    """A folder every test process of the session sees (pytest-xdist workers
+    included), for what is built once and only read: see `built_once`."""
+    base = tmp_path_factory.getbasetemp()
+    # Under pytest-xdist each worker's base is a folder of the run's base.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return shared / "built_once"
+
+
+@contextlib.contextmanager
+def built_once(shared_dir, name):
+    """Yields (folder, done): build into `folder` unless `done`, one process at a
+    time; the first process of the session to get here builds, others reuse."""
+    import fcntl
+
+    folder = shared_dir / name
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        marker = folder / ".built"
+        yield folder, marker.exists()
+        marker.touch()
 
 
 @pytest.fixture(scope="session")
-def trained_mrpc(tmp_path_factory, shared_mrpc_dir, huggingface_dir):
+def shared_mrpc_dir(shared_dir):
+    """The MRPC files of `trained_mrpc`; tests only read them."""
+    with built_once(shared_dir, "shared") as (folder, done):
+        return str(folder / "MRPC") if done else write_mrpc(folder / "MRPC")
+
+
+@pytest.fixture(scope="session")
+def trained_mrpc(shared_dir, shared_mrpc_dir, huggingface_dir):
     """`python main.py` with the original's MRPC flags, run once per session.
 
-    Returns the finished process and its output_dir. Tests read that folder;
-    a test that runs again in it works on a copy (`copy_of`).
+    Returns how the process ended (`MainResult`) and its output_dir. Tests
+    read that folder; a test that runs again in it works on a copy (`copy_of`).
     """
-    from tests.test_main import original_flags, run_main_subprocess
+    import json
 
-    output_dir = tmp_path_factory.mktemp("trained_mrpc") / "out"
-    flags = original_flags(shared_mrpc_dir, huggingface_dir, output_dir)
-    return run_main_subprocess(*flags), output_dir
+    from tests.test_main import MainResult, original_flags, run_main_subprocess
+
+    with built_once(shared_dir, "trained_mrpc") as (folder, done):
+        output_dir, ending = folder / "out", folder / "ending.json"
+        if not done:
+            flags = original_flags(shared_mrpc_dir, huggingface_dir, output_dir)
+            process = run_main_subprocess(*flags)
+            ending.write_text(json.dumps([process.returncode, process.stderr]))
+        return MainResult(*json.loads(ending.read_text())), output_dir
 
 
 def copy_of(folder, tmp_path):

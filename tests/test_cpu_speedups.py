@@ -45,7 +45,7 @@ def backbone_of(model):
 
 def plain_and_changed(*changes, output_kind=OutputKind.CLASSES):
     """A plain classifier and one with `changes`, both with the same weights."""
-    num_labels = 3 if output_kind is OutputKind.CLASSES else 1
+    num_labels = 1 if output_kind is OutputKind.SCORE else 3
     plain = build_classifier(build_tiny_backbone(), num_labels, output_kind)
     changed = build_classifier(build_tiny_backbone(), num_labels, output_kind)
     changed.set_weights(plain.get_weights())
@@ -59,6 +59,8 @@ def outputs_and_gradients(model, output_kind=OutputKind.CLASSES) -> list:
         outputs = model(INPUTS, training=False)
         if output_kind is OutputKind.CLASSES:
             loss = keras.losses.sparse_categorical_crossentropy(LABELS, outputs)
+        elif output_kind is OutputKind.LABELS:
+            loss = keras.losses.binary_crossentropy(tf.one_hot(LABELS, 3), outputs)
         else:
             loss = (outputs[:, 0] - tf.cast(LABELS, tf.float32)) ** 2
     gradients = tape.gradient(loss, model.trainable_variables)

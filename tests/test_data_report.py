@@ -10,6 +10,9 @@ from app.reporting import build_data_report, format_data_report, format_data_rep
 from tasks import InputExample, OutputKind
 from tests.bert_weights import TINY_VOCABULARY
 
+# Its module and session fixtures are built once: keep its tests on one worker.
+pytestmark = pytest.mark.xdist_group("test_data_report")
+
 
 @pytest.fixture(scope="module")
 def preprocessor():

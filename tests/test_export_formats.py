@@ -6,6 +6,7 @@ with transformers needs torch, which the product's environment lacks: that
 check runs by hand in the benchmark's environment (.venv-bench).
 """
 
+import dataclasses
 import json
 import os
 
@@ -27,6 +28,9 @@ from checkpoints import load_backbone, read_pretrained
 from tasks import OutputKind
 from tests.bert_weights import TINY_VOCABULARY
 from tests.test_main import assert_clean_error, original_flags, run_main
+
+# Its module and session fixtures are built once: keep its tests on one worker.
+pytestmark = pytest.mark.xdist_group("test_export_formats")
 
 LABELS = ["negative", "neutral", "positive"]
 # Sentences that keras-hub's tokenizer splits as ours does (it differs on
@@ -201,12 +205,12 @@ def test_unknown_export_format_exits_1_naming_flag_and_known_names(
     mrpc_dir, huggingface_dir, tmp_path
 ):
     flags = original_flags(mrpc_dir, huggingface_dir, tmp_path / "out")
-    result = run_main(*flags, "--export_formats=saved_model,onnx")
+    result = run_main(*flags, "--export_formats=saved_model,tflite")
     assert_clean_error(
         result,
-        "--export_formats lists an unknown format 'onnx'",
-        "saved_model, huggingface, keras_hub",
-        "Received: export_formats=saved_model,onnx",
+        "--export_formats lists an unknown format 'tflite'",
+        "saved_model, huggingface, keras_hub, onnx",
+        "Received: export_formats=saved_model,tflite",
     )
     assert not os.path.exists(tmp_path / "out")
 
@@ -243,6 +247,23 @@ def test_format_names_are_trimmed_and_saved_model_is_written_only_if_listed():
     assert export_dir_of(RunConfig(do_train=True, output_dir="out")) == os.path.join(
         "out", "export"
     )
+
+
+def test_none_exports_nothing_and_cannot_be_mixed_with_a_format():
+    config = RunConfig(do_train=True, output_dir="out", export_formats="none")
+    assert config.export_format_names == ()
+    assert export_dir_of(config) is None
+    validate(
+        dataclasses.replace(config, task_name="mrpc", data_dir="d", init_checkpoint="w")
+    )
+    mixed = dataclasses.replace(config, export_formats="none,huggingface")
+    assert mixed.export_format_names == ("none", "huggingface")
+    with pytest.raises(ConfigError, match="unknown format 'none'"):
+        validate(
+            dataclasses.replace(
+                mixed, task_name="mrpc", data_dir="d", init_checkpoint="w"
+            )
+        )
 
 
 def test_format_folder_with_a_users_files_is_refused(tmp_path, exported):

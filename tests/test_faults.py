@@ -16,9 +16,10 @@ def training_flags(data_dir, weights_dir, output_dir, *extra):
     flags = original_flags(data_dir, weights_dir, output_dir, *extra)
     flags = [f for f in flags if not f.startswith("--num_train_epochs")]
     return flags + [
-        "--num_train_epochs=4",
+        "--num_train_epochs=2",
         "--save_checkpoints_steps=1",
         "--deterministic",
+        "--export_formats=none",  # the results files are compared, not exports
     ]
 
 
@@ -51,24 +52,25 @@ def run_killed_after_checkpoint(flags, output_dir, step) -> int:
 
 
 def test_killed_run_resumes_to_the_same_results(mrpc_dir, huggingface_dir, tmp_path):
-    whole, resumed, again = tmp_path / "whole", tmp_path / "resumed", tmp_path / "again"
+    """Kill -9 right after checkpoint 3 of 6, resume: the outputs of one whole run.
+
+    With --deterministic the whole run and the resumed one agree exactly; they
+    start from separate processes, so this also checks that two runs agree.
+    """
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
     result = run_main(*training_flags(mrpc_dir, huggingface_dir, whole))
     assert result.returncode == 0, result.stderr[-3000:]
 
     flags = training_flags(mrpc_dir, huggingface_dir, resumed)
-    assert run_killed_after_checkpoint(flags, resumed, step=5) == -signal.SIGKILL
+    assert run_killed_after_checkpoint(flags, resumed, step=3) == -signal.SIGKILL
     assert not (resumed / "eval_results.txt").exists()
-    assert not (resumed / "model.ckpt-6.index").exists()
+    assert not (resumed / "model.ckpt-4.index").exists()
     result = run_main(*flags)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "from 5)" in result.stderr
+    assert "from 3)" in result.stderr
 
     assert outputs_of(resumed) == outputs_of(whole)
-    assert "global_step = 12" in outputs_of(resumed)["eval_results.txt"]
-
-    # --deterministic: a second uninterrupted run gives identical results.
-    assert run_main(*training_flags(mrpc_dir, huggingface_dir, again)).returncode == 0
-    assert outputs_of(again) == outputs_of(whole)
+    assert "global_step = 6" in outputs_of(resumed)["eval_results.txt"]
 
 
 def test_run_config_records_flags_versions_and_hashes(
@@ -88,7 +90,7 @@ def test_run_config_records_flags_versions_and_hashes(
     assert_clean_error(run_main(*changed), "different run", "learning_rate")
     assert (output_dir / "eval_results.txt").exists()  # nothing was lost
     # ...unless told to overwrite.
-    result = run_main(*changed, "--overwrite_output_dir")
+    result = run_main(*changed, "--overwrite_output_dir", "--export_formats=none")
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((output_dir / "run_config.json").read_text())
     assert record["flags"]["learning_rate"] == 1e-3

@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from app.interrupts import checkpoint_bytes
+from tests.test_main import run_main as run_main_in_this_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -94,7 +95,7 @@ def test_ctrl_c_saves_the_step_exits_130_and_a_rerun_resumes(train_flags, tmp_pa
     assert tf.train.latest_checkpoint(output_dir) == f"{output_dir}/model.ckpt-3"
     assert not os.path.exists(os.path.join(output_dir, "export"))
 
-    rerun = run_main(None, None, train_flags)
+    rerun = run_main_in_this_process(*train_flags)
     assert rerun.returncode == 0, rerun.stderr
     assert f"Restored {output_dir}/model.ckpt-3." in rerun.stderr
     assert tf.train.latest_checkpoint(output_dir) == f"{output_dir}/model.ckpt-6"

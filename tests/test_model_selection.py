@@ -9,6 +9,7 @@ def test_best_checkpoint_is_kept_and_used(mrpc_dir, huggingface_dir, tmp_path):
     output_dir = tmp_path / "out"
     flags = original_flags(mrpc_dir, huggingface_dir, output_dir)
     flags += ["--eval_every_steps=2", "--early_stopping_patience=2"]
+    flags += ["--export_formats=none"]
     result = run_main(*flags)
     assert result.returncode == 0, result.stderr[-3000:]
     state = json.loads((output_dir / "best" / "best_checkpoint.json").read_text())
@@ -30,7 +31,13 @@ def test_early_stopping_needs_periodic_evaluation(mrpc_dir, huggingface_dir, tmp
 def test_several_seeds_are_summarized(mrpc_dir, huggingface_dir, tmp_path):
     output_dir = tmp_path / "out"
     flags = original_flags(mrpc_dir, huggingface_dir, output_dir)
-    result = run_main(*flags, "--num_seeds=2", "--seed=5", "--num_train_epochs=1")
+    result = run_main(
+        *flags,
+        "--num_seeds=2",
+        "--seed=5",
+        "--num_train_epochs=1",
+        "--export_formats=none",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     for seed in (5, 6):
         assert (output_dir / f"seed_{seed}" / "eval_results.txt").exists()
@@ -87,6 +94,7 @@ def test_each_split_is_packed_once_and_every_evaluation_reuses_it(
             num_train_epochs=2.0,
             eval_every_steps=2,
             output_dir=str(tmp_path / "out"),
+            export_formats="none",
         )
     )
     assert packed_rows == [6, 6, 5]  # train, dev, test: once each

@@ -29,6 +29,9 @@ from tests.bert_weights import (
     write_original_checkpoint,
 )
 
+# Its module and session fixtures are built once: keep its tests on one worker.
+pytestmark = pytest.mark.xdist_group("test_original_checkpoint")
+
 TOKEN_IDS = np.array(
     [[2, 5, 7, 9, 11, 3, 26, 27, 28, 3, 0, 0], [2, 30, 9, 3, 0, 0, 0, 0, 0, 0, 0, 0]]
 )

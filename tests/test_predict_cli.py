@@ -16,6 +16,9 @@ import pytest
 
 from app import predict
 
+# Its module and session fixtures are built once: keep its tests on one worker.
+pytestmark = pytest.mark.xdist_group("test_predict_cli")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The stand-in pair model's labels: which text is longer.
 LABELS = ["longer_a", "longer_b", "empty"]
@@ -289,9 +292,9 @@ def test_a_folder_that_is_not_an_export_exits_1(
         ("{", "is not the metadata of an export (JSONDecodeError("),
         ('{"labels": []}', "is not the metadata of an export (KeyError('output_kind')"),
         (
-            '{"labels": [], "is_pair": false, "output_kind": "labels"}',
-            "names output_kind 'labels', which this command cannot read (it reads"
-            " classes, score)",
+            '{"labels": [], "is_pair": false, "output_kind": "ranking"}',
+            "names output_kind 'ranking', which this command cannot read (it reads"
+            " classes, score, labels)",
         ),
     ],
 )
@@ -341,9 +344,14 @@ def test_a_single_text_model_refuses_text_b(score_export, tmp_path, capsys):
 
 def test_the_export_of_a_run_predicts_its_test_results(trained_mrpc, shared_mrpc_dir):
     output_dir = trained_mrpc[1]
+    assert_predicts_test_results(output_dir / "export", output_dir, shared_mrpc_dir)
+
+
+def assert_predicts_test_results(model_dir, output_dir, shared_mrpc_dir, atol=1e-5):
+    """The predict command on MRPC's test.tsv gives the run's test_results.tsv."""
     expected = np.loadtxt(output_dir / "test_results.tsv", delimiter="\t")
     argv = [
-        f"--model_dir={output_dir / 'export'}",
+        f"--model_dir={model_dir}",
         f"--input_file={shared_mrpc_dir}/test.tsv",
         "--text_a_column=#1 String",
         "--text_b_column=#2 String",
@@ -354,7 +362,7 @@ def test_the_export_of_a_run_predicts_its_test_results(trained_mrpc, shared_mrpc
     assert (code, header) == (0, ["id", "label", "probability_0", "probability_1"])
     assert [row[0] for row in rows] == ["0", "1", "2", "3", "4"]
     probabilities = np.array([[float(value) for value in row[2:]] for row in rows])
-    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    np.testing.assert_allclose(probabilities, expected, atol=atol)
     assert [row[1] for row in rows] == [str(i) for i in expected.argmax(-1)]
 
 

@@ -216,3 +216,18 @@ def test_a_run_that_does_not_train_never_removes_checkpoints(tmp_path):
     )
     run_record.prepare_output_dir(config, run_record.run_identity(config, {}))
     assert texts_under(output_dir) == before
+
+
+def test_a_run_recorded_before_a_setting_existed_resumes_at_its_default(tmp_path):
+    config = tiny_config("data", "weights", tmp_path)
+    identity = run_record.run_identity(config, {"train": "abc"})
+    write_files(tmp_path, ["checkpoint"], text="earlier")
+    older = {k: v for k, v in identity.items() if k != "class_weights"}
+    (tmp_path / run_record.RECORD_NAME).write_text(json.dumps({"identity": older}))
+    assert run_record.check_output_dir(config, identity) is False  # resumes
+
+    weighted = tiny_config("data", "weights", tmp_path, class_weights="balanced")
+    with pytest.raises(ConfigError, match="class_weights: 'none' -> 'balanced'"):
+        run_record.check_output_dir(
+            weighted, run_record.run_identity(weighted, {"train": "abc"})
+        )

@@ -33,6 +33,9 @@ from app.preprocessing import ClassifierPreprocessor
 from tasks import OutputKind
 from tests.bert_weights import TINY_VOCABULARY, build_tiny_backbone
 
+# Its module and session fixtures are built once: keep its tests on one worker.
+pytestmark = pytest.mark.xdist_group("test_signatures")
+
 TEXTS_A = ["the dog is hairy .", 'He said "no', "a very good film !", "the cat"]
 TEXTS_B = ["the cat", "it was not", "", "is this jacksonville ?"]
 LABELS = ["négatif", "neutral", "positive"]  # not ASCII: UTF-8 end to end

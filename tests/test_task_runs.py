@@ -230,6 +230,7 @@ def record_built_models(monkeypatch) -> list:
     return built
 
 
+@pytest.mark.xdist_group("trained_stsb")  # one worker builds the fixture
 def test_stsb_trains_evaluates_and_predicts_scores(trained_stsb):
     folder, result, _ = trained_stsb  # regression trains with mean squared error
     assert result.returncode == 0, result.stderr[-3000:]
@@ -331,7 +332,12 @@ def test_auto_precision_evaluates_in_bfloat16_on_cpus_that_have_it(
     # it again in the same precision, so its results match that choice.
     status, stderr = run_main_in_process(
         *stsb_training_flags(
-            huggingface_dir, tmp_path, "periodic", "--eval_every_steps=1", "--do_eval"
+            huggingface_dir,
+            tmp_path,
+            "periodic",
+            "--eval_every_steps=1",
+            "--do_eval",
+            "--export_formats=none",
         )
     )
     assert status == 0, stderr[-3000:]
@@ -365,6 +371,7 @@ def test_mixed_precision_trains_evaluates_and_exports_float32(
     assert np.isfinite(score).all()
 
 
+@pytest.mark.xdist_group("trained_stsb")  # one worker builds the fixture
 def test_a_run_that_does_not_train_evaluates_the_checkpoint_without_adam_slots(
     trained_stsb, huggingface_dir, tmp_path, monkeypatch
 ):

@@ -22,6 +22,9 @@ import tensorflow as tf
 
 from app.preprocessing import ClassifierPreprocessor, normalize_text, split_words
 
+# Its module and session fixtures are built once: keep its tests on one worker.
+pytestmark = pytest.mark.xdist_group("test_tokenizer_parity")
+
 DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
 UNCASED_VOCAB = os.path.join(DATA_DIR, "vocab_uncased.txt")
 
