@@ -160,6 +160,17 @@ def test_max_pooling_takes_each_class_best_log_probability():
     np.testing.assert_allclose(pooled, [[0.7 / 1.6, 0.3 / 1.6, 0.6 / 1.6]], rtol=1e-6)
 
 
+def test_labels_pool_each_label_logit_then_a_sigmoid():
+    logits = np.array([[2.0, -1.0], [0.0, 3.0]])
+    probabilities = 1 / (1 + np.exp(-logits))
+    ids = np.array([0, 0])
+    mean = pool_documents(probabilities, ids, "mean", OutputKind.LABELS)
+    maximum = pool_documents(probabilities, ids, "max", OutputKind.LABELS)
+    sigmoid = lambda x: 1 / (1 + np.exp(-np.asarray(x)))  # noqa: E731
+    np.testing.assert_allclose(mean, [sigmoid([1.0, 1.0])], rtol=1e-5)
+    np.testing.assert_allclose(maximum, [sigmoid([2.0, 3.0])], rtol=1e-5)
+
+
 def test_scores_pool_as_they_are():
     scores = np.array([[1.0], [3.0], [2.5]])
     ids = np.array([0, 0, 1])
