@@ -16,7 +16,7 @@ from app.callbacks import PeriodicEvaluation, batches_done
 from app.class_weights import describe as describe_class_weights
 from app.class_weights import resolve_class_weights
 from app.compat import check_accumulation_replicas
-from app.config import SAVED_MODEL, RunConfig, validate
+from app.config import NO_EXPORT, SAVED_MODEL, RunConfig, validate
 from app.errors import ConfigError
 from app.evaluation import evaluate_dev, run_evaluation
 from app.export import export_saved_model
@@ -253,14 +253,13 @@ def run_steps(session: Session, data: TaskData) -> dict:
             ),
         )
     # Hugging Face, keras-hub and ONNX, where --export_formats lists them.
-    if config.long_text != "truncate" and set(config.export_format_names) - {
-        SAVED_MODEL
-    }:
+    model_only = set(config.export_format_names) - {SAVED_MODEL, NO_EXPORT}
+    if config.long_text != "truncate" and model_only:
         logger.warning(
             "--long_text=%s: the SavedModel cuts long texts as this run did; the "
-            "huggingface and keras_hub folders hold the model, and their own "
-            "preprocessing truncates.",
+            "%s export holds the model alone, and its preprocessing truncates.",
             config.long_text,
+            ", ".join(sorted(model_only)),
         )
     outputs.update(
         export_formats(
