@@ -17,6 +17,8 @@ STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 SAVED_MODEL = "saved_model"
 NO_EXPORT = "none"
 EXPORT_FORMATS = (SAVED_MODEL, "huggingface", "keras_hub", "onnx")
+LONG_TEXT_MODES = ("truncate", "head_tail", "chunks")
+CHUNK_POOLINGS = ("mean", "max")
 
 
 def setting(default, help: str, choices: tuple[str, ...] | None = None):
@@ -151,6 +153,33 @@ class RunConfig:
         "Fine-tune even when --do_lower_case contradicts the checkpoint's own case "
         "setting (its release name, or do_lower_case in its tokenizer_config.json); "
         "the mismatch is logged as a warning.",
+    )
+
+    # === Long documents ===
+    long_text: str = setting(
+        "truncate",
+        "Texts longer than --max_seq_length. truncate: keep the first tokens (the "
+        "original). head_tail: keep the first quarter of the room (rounded up) "
+        "and the last tokens for the rest, as Sun et al. 2019's best (128 + 382 "
+        "for --max_seq_length=512); pairs are cut to the lengths truncate keeps. "
+        "chunks: split each text into windows of --max_seq_length overlapping by "
+        "--doc_stride tokens; training uses every window with the document's "
+        "label, evaluation and prediction pool the windows' outputs per document "
+        "(--chunk_pooling). For sentence pairs chunks keeps text_a whole in every "
+        "window and windows text_b.",
+        choices=LONG_TEXT_MODES,
+    )
+    doc_stride: int = setting(
+        32,
+        "--long_text=chunks: tokens shared by consecutive windows of a text; less "
+        "than the window's room for text (--max_seq_length less [CLS] and [SEP]).",
+    )
+    chunk_pooling: str = setting(
+        "mean",
+        "--long_text=chunks: how a document's windows are combined: the mean or "
+        "the max, per class, of the windows' log-probabilities (the mean equals "
+        "averaging the logits), or of the scores of a score task.",
+        choices=CHUNK_POOLINGS,
     )
 
     # === Devices, faults and reproducibility ===
@@ -357,6 +386,7 @@ _NOT_NEGATIVE = (
     "max_train_samples",
     "max_eval_samples",
     "max_predict_samples",
+    "doc_stride",
 )
 _LARGEST_SEED = 2**32 - 1  # NumPy's seeds are 32-bit.
 
@@ -433,6 +463,14 @@ def _validate_ranges(config: RunConfig) -> None:
             "--pad_to_multiple_of rounds each batch's length up to a multiple of "
             "it: 0 (chosen per device) up to --max_seq_length. Received: "
             f"pad_to_multiple_of={config.pad_to_multiple_of}, "
+            f"max_seq_length={config.max_seq_length}"
+        )
+    if config.long_text == "chunks" and config.doc_stride >= config.max_seq_length - 2:
+        raise ConfigError(
+            "--doc_stride is the overlap of consecutive windows and must be less "
+            "than a window's room for text (--max_seq_length less [CLS] and "
+            f"[SEP]: {config.max_seq_length - 2}). Lower --doc_stride or raise "
+            f"--max_seq_length. Received: doc_stride={config.doc_stride}, "
             f"max_seq_length={config.max_seq_length}"
         )
     if config.seed + config.num_seeds - 1 > _LARGEST_SEED:

@@ -41,7 +41,9 @@ def evaluate_dev(config: RunConfig, model, preprocessor, data: TaskData) -> dict
     `--multi_label_threshold`, or with `tuned` at the threshold best on
     these outputs (`eval_threshold`).
     """
-    outputs = predict_split(model, data.packed["dev"], preprocessor, config, "eval")
+    outputs = predict_split(
+        model, data.packed["dev"], preprocessor, config, "eval", data.processor
+    )
     threshold = 0.5
     if data.processor.output_kind is OutputKind.LABELS:
         targets = build_targets(data.dev, data.labels, OutputKind.LABELS)

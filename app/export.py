@@ -10,6 +10,8 @@ float32 (batch, 1)}` only.
 - `serving_default(text_a[, text_b])`: string (batch,) texts.
 - `serve_token_ids(token_ids, segment_ids, padding_mask)`: int32 (batch,
   length) packed inputs, as `python -m app.tokenize --format=json` prints them.
+  One row is one packed sequence: with `--long_text=chunks`, one window, and
+  the caller pools a document's windows (the text signatures pool in-graph).
 - `serve_examples(examples)`: serialized `tf.Example`s with bytes features
   `text_a` [and `text_b`], as Model Garden's exports take them.
 
@@ -19,6 +21,11 @@ of its functions is not registered (`Op type not registered 'NormalizeUTF8'`).
 So EXPORT_DIR/token_ids/ is a second SavedModel without the tokenizer, for a
 server whose TensorFlow has no TensorFlow Text ops (TF Serving builds lag
 it): its `serve_token_ids`, also its `serving_default`, is the same graph.
+
+The text signatures cut long texts as the run did (`--long_text`, in the
+preprocessing layer): `head_tail` keeps the same tokens, and `chunks` scores
+every window and pools each text's windows (`--chunk_pooling`) into one row
+per input, in order, as the runner's results.
 
 Both carry `assets/labels.txt` (one label a line, in class id order; absent
 for a score) and `assets/export_metadata.json` (`export_metadata`).
@@ -35,6 +42,7 @@ import os
 import keras
 import tensorflow as tf
 
+from app.long_text import CHUNKS, MEAN, pool_documents_in_graph
 from app.model import build_plain_copy
 from tasks import OutputKind, format_label_file
 
@@ -56,6 +64,7 @@ def export_saved_model(
     output_kind: OutputKind,
     threshold: float | None = None,
     label_delimiter: str = "|",
+    chunk_pooling: str = MEAN,
 ) -> str:
     """Writes EXPORT_DIR (every signature) and EXPORT_DIR/token_ids/.
 
@@ -70,6 +79,8 @@ def export_saved_model(
         threshold: `OutputKind.LABELS`: a label is predicted when its
             probability reaches it.
         label_delimiter: `OutputKind.LABELS`: joins the predicted labels.
+        chunk_pooling: how the text signatures pool a text's windows, with
+            a preprocessor that packs windows (`--long_text=chunks`).
     """
     width = model.output_shape[-1]
     if output_kind is not OutputKind.SCORE and len(labels) != width:
@@ -80,9 +91,13 @@ def export_saved_model(
     decision = None
     if output_kind is OutputKind.LABELS:
         decision = {"threshold": threshold, "label_delimiter": label_delimiter}
-    outputs = ServingOutputs(serving_model(model), labels, output_kind, decision)
+    outputs = ServingOutputs(
+        serving_model(model), labels, output_kind, decision, chunk_pooling
+    )
     text_names = ["text_a", "text_b"] if is_pair else ["text_a"]
-    metadata = export_metadata(preprocessor, labels, output_kind, is_pair)
+    metadata = export_metadata(
+        preprocessor, labels, output_kind, is_pair, chunk_pooling
+    )
     metadata.update(decision or {})
 
     archive = token_id_archive(outputs)
@@ -115,6 +130,7 @@ class ServingOutputs(tf.Module):
 
     `serve_token_ids` is one traced graph of the model, which the text
     signatures call after tokenizing: the model is traced once per export.
+    Packed windows (a `document_ids` input) are pooled per document.
     """
 
     def __init__(
@@ -123,21 +139,30 @@ class ServingOutputs(tf.Module):
         labels,
         output_kind: OutputKind,
         decision: dict | None = None,
+        chunk_pooling: str = MEAN,
     ):
         super().__init__()
         self.model = model
         self.labels = list(labels)
         self.output_kind = output_kind
         self.decision = decision  # multi-label: threshold and label_delimiter
+        self.chunk_pooling = chunk_pooling
         self.serve_token_ids = tf.function(
             self._outputs, input_signature=token_id_specs(), autograph=False
         )
 
     def __call__(self, inputs: dict) -> dict:
         """Outputs for the preprocessor's packed inputs (a bool padding_mask)."""
-        return self.serve_token_ids(
+        outputs = self.serve_token_ids(
             **{name: tf.cast(inputs[name], tf.int32) for name in TOKEN_ID_NAMES}
         )
+        if "document_ids" not in inputs:
+            return outputs
+        name = "score" if self.output_kind is OutputKind.SCORE else "probabilities"
+        pooled = pool_documents_in_graph(
+            outputs[name], inputs["document_ids"], self.chunk_pooling, self.output_kind
+        )
+        return self._named(pooled)
 
     def _outputs(self, token_ids, segment_ids, padding_mask) -> dict:
         inputs = {
@@ -145,7 +170,10 @@ class ServingOutputs(tf.Module):
             "segment_ids": segment_ids,
             "padding_mask": padding_mask,
         }
-        values = tf.cast(self.model(inputs, training=False), tf.float32)
+        return self._named(tf.cast(self.model(inputs, training=False), tf.float32))
+
+    def _named(self, values: tf.Tensor) -> dict:
+        """The signature's outputs for (batch, outputs) float32 `values`."""
         if self.output_kind is OutputKind.SCORE:
             return {"score": values}  # (batch, 1)
         if self.output_kind is OutputKind.LABELS:
@@ -203,22 +231,33 @@ def write_archive(archive, export_dir: str, metadata: dict, labels) -> None:
         file.write("\n")
 
 
-def export_metadata(preprocessor, labels, output_kind: OutputKind, is_pair) -> dict:
+def export_metadata(
+    preprocessor, labels, output_kind: OutputKind, is_pair, chunk_pooling=MEAN
+) -> dict:
     """What a client needs to call the export and read its outputs.
+
+    `long_text` is how the text signatures cut long texts; with `chunks`,
+    `doc_stride` and `chunk_pooling` say how they window and pool.
 
     `vocabulary_sha256` is the SHA-256 of the vocabulary written as a
     `vocab.txt` (one token a line, UTF-8): a client tokenizing for
     `serve_token_ids` checks its vocabulary against it.
     """
-    return {
+    metadata = {
         "labels": list(labels),
         "output_kind": output_kind.value,
         "is_pair": bool(is_pair),
         "do_lower_case": bool(preprocessor.do_lower_case),
         "max_seq_length": int(preprocessor.sequence_length),
+        "long_text": preprocessor.long_text,
         "vocabulary_sha256": vocabulary_sha256(preprocessor.vocabulary),
         "signatures": ["serving_default", TOKEN_ID_SIGNATURE, "serve_examples"],
     }
+    if preprocessor.long_text == CHUNKS:
+        metadata.update(
+            doc_stride=int(preprocessor.doc_stride), chunk_pooling=chunk_pooling
+        )
+    return metadata
 
 
 def vocabulary_sha256(vocabulary: list[str]) -> str:

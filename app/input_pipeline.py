@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
+from app.long_text import CHUNKS, check_pairs_fit_windows
 from app.preprocessing import UNKNOWN_TOKEN
 from tasks import InputExample, OutputKind
 from tasks.dataset import build_dataset
@@ -77,22 +78,31 @@ class PackedExamples:
 
     Rows are `[CLS] a [SEP] (b [SEP])` as the preprocessor packs them; batches
     gather rows and pad them (`batch_inputs`), so epochs, evaluations, the
-    length sort and the data report never tokenize again.
+    length sort and the data report never tokenize again. With
+    `--long_text=chunks` a row is one window of an example: `document_ids`
+    names its example, and `labels` repeat the example's label per window.
     """
 
-    token_ids: tf.RaggedTensor  # (num_examples, None) int32
-    segment_ids: tf.RaggedTensor  # (num_examples, None) int32
-    labels: tf.Tensor | None  # (num_examples,), or None for unlabelled sets
+    token_ids: tf.RaggedTensor  # (num_rows, None) int32
+    segment_ids: tf.RaggedTensor  # (num_rows, None) int32
+    labels: tf.Tensor | None  # (num_rows,), or None for unlabelled sets
     # WordPieces of both texts before truncation, and the [UNK]s among them.
     token_counts: np.ndarray  # (num_examples,) int64
     unknown_counts: np.ndarray  # (num_examples,) int64
+    # The example of each row; None where rows are examples.
+    document_ids: np.ndarray | None = None  # (num_rows,) int64
 
     def __len__(self) -> int:
+        """Rows: examples, or windows with `document_ids`."""
         return int(self.token_ids.nrows())
 
     @property
+    def num_examples(self) -> int:
+        return len(self.token_counts)
+
+    @property
     def lengths(self) -> np.ndarray:
-        """Each example's packed length, [CLS] and [SEP]s included."""
+        """Each row's packed length, [CLS] and [SEP]s included."""
         return self.token_ids.row_lengths().numpy()
 
 
@@ -104,6 +114,9 @@ def pack_splits(
     output_kind: OutputKind = OutputKind.CLASSES,
 ) -> dict[str, PackedExamples]:
     """Each split packed once, by name; test labels are placeholders, left out."""
+    if is_pair and preprocessor.long_text == CHUNKS:
+        for split, examples in splits.items():
+            check_pairs_fit_windows(split, examples, preprocessor)
     return {
         split: pack_examples(
             build_dataset(examples, label_list, is_pair, split != "test", output_kind),
@@ -125,17 +138,28 @@ def pack_examples(
     labelled = isinstance(examples.element_spec, tuple)
     unknown_id = preprocessor.vocabulary.index(UNKNOWN_TOKEN)
     token_ids, segment_ids, labels, counts, unknown = [], [], [], [], []
+    document_ids, num_examples = [], 0
     for chunk in examples.batch(chunk_size).prefetch(1):
         features = chunk[0] if labelled else chunk
         packed = preprocessor(features)
         lengths = tf.reduce_sum(tf.cast(packed["padding_mask"], tf.int32), axis=1)
         token_ids.append(tf.RaggedTensor.from_tensor(packed["token_ids"], lengths))
         segment_ids.append(tf.RaggedTensor.from_tensor(packed["segment_ids"], lengths))
-        chunk_counts = _count_tokens(features, token_ids[-1], preprocessor, unknown_id)
+        if "document_ids" in packed:  # windows: counted per example, uncut
+            chunk_counts = _count_all_tokens(features, preprocessor, unknown_id)
+            document_ids.append(packed["document_ids"].numpy() + num_examples)
+        else:
+            chunk_counts = _count_tokens(
+                features, token_ids[-1], preprocessor, unknown_id
+            )
         counts.append(chunk_counts[0])
         unknown.append(chunk_counts[1])
+        num_examples += len(chunk_counts[0])
         if labelled:
-            labels.append(chunk[1])
+            chunk_labels = chunk[1]
+            if "document_ids" in packed:
+                chunk_labels = tf.gather(chunk_labels, packed["document_ids"])
+            labels.append(chunk_labels)
     if not token_ids:
         empty = tf.RaggedTensor.from_row_lengths(
             tf.zeros([0], tf.int32), tf.zeros([0], tf.int64)
@@ -150,6 +174,7 @@ def pack_examples(
         labels=tf.concat(labels, axis=0) if labelled else None,
         token_counts=np.concatenate(counts),
         unknown_counts=np.concatenate(unknown),
+        document_ids=np.concatenate(document_ids) if document_ids else None,
     )
 
 
@@ -179,6 +204,16 @@ def _count_tokens(
             )
             counts[cut] += whole_counts.numpy()
             unknown[cut] += whole_unknown.numpy()
+    return counts, unknown
+
+
+def _count_all_tokens(features: dict, preprocessor, unknown_id: int):
+    """(chunk,) WordPieces of each example's texts, uncut, and its [UNK]s."""
+    counts, unknown = 0, 0
+    for texts in features.values():
+        whole_counts, whole_unknown = _count_whole(preprocessor, texts, unknown_id)
+        counts += whole_counts.numpy()
+        unknown += whole_unknown.numpy()
     return counts, unknown
 
 

@@ -253,7 +253,19 @@ def predict_batch(serve, metadata: ExportMetadata, texts: list[tuple]) -> list[l
         name: tf.constant([text[column] for text in texts])
         for column, name in enumerate(metadata.text_names)
     }
-    outputs = serve(**inputs)
+    try:
+        outputs = serve(**inputs)
+    except tf.errors.InvalidArgumentError as error:
+        if "--long_text=chunks" not in error.message:
+            raise
+        from tasks import DataError
+
+        raise DataError(
+            "This export windows text_b and keeps text_a whole in every window "
+            "(--long_text=chunks), and a text_a of this batch leaves text_b no "
+            "more than its doc_stride tokens. Shorten that text_a, or export a "
+            "model trained with --long_text=head_tail or truncate."
+        ) from None
     if metadata.output_kind == "score":
         return [[score] for score in outputs["score"].numpy()[:, 0]]
     probabilities = outputs["probabilities"].numpy()  # (batch, num_labels)

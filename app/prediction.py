@@ -9,6 +9,7 @@ import numpy as np
 from app import inference
 from app.config import RunConfig
 from app.input_pipeline import PackedExamples
+from app.long_text import pool_documents
 from app.results import (
     format_predictions,
     format_submission,
@@ -29,7 +30,9 @@ def run_prediction(
     reaches it.
     """
     examples, processor = data.test, data.processor
-    outputs = predict_split(model, data.packed["test"], preprocessor, config, "predict")
+    outputs = predict_split(
+        model, data.packed["test"], preprocessor, config, "predict", processor
+    )
     # The original's file holds the headline group only (MNLI: matched).
     headline = [
         index
@@ -87,19 +90,29 @@ def write_submission(
 
 
 def predict_split(
-    model, packed: PackedExamples, preprocessor, config: RunConfig, mode: str
+    model,
+    packed: PackedExamples,
+    preprocessor,
+    config: RunConfig,
+    mode: str,
+    processor,
 ) -> np.ndarray:
-    """The outputs of one packed split ("eval" or "predict"), logged as it starts."""
+    """The outputs of one packed split ("eval" or "predict"), logged as it starts.
+
+    One row per example, in input order: with `--long_text=chunks`, each
+    example's windows are scored and pooled (`--chunk_pooling`).
+    """
     batch_size = config.eval_batch_size if mode == "eval" else config.predict_batch_size
     logger.info(
-        "***** Running %s *****\n  Num examples = %d\n  Batch size = %d"
+        "***** Running %s *****\n  Num examples = %d (%d rows)\n  Batch size = %d"
         "\n  Batches at once = %d",
         "evaluation" if mode == "eval" else "prediction",
+        packed.num_examples,
         len(packed),
         batch_size,
         inference.batches_at_once(model),
     )
-    return inference.predict_outputs(
+    outputs = inference.predict_outputs(
         model,
         packed,
         preprocessor,
@@ -107,4 +120,9 @@ def predict_split(
         # TPUs need whole batches; shapes there are fixed, so order is moot.
         pad_to_whole_batches=config.uses_tpu,
         sort_by_length=not config.pads_statically,
+    )
+    if packed.document_ids is None:
+        return outputs
+    return pool_documents(
+        outputs, packed.document_ids, config.chunk_pooling, processor.output_kind
     )

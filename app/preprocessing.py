@@ -24,6 +24,7 @@ import keras_hub
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from app.long_text import CHUNKS, HEAD_TAIL, TRUNCATE, fit_chunks, fit_head_tail
 from checkpoints import read_vocabulary
 
 # `_clean_text` drops NUL, U+FFFD and control and format characters (Unicode
@@ -103,6 +104,10 @@ class ClassifierPreprocessor(keras.layers.Layer):
         trim_to_longest: bool. Cut each batch's padding down to its longest
             example, rounded up to `pad_to_multiple_of` (fewer wasted FLOPs).
         pad_to_multiple_of: int. Rounding for `trim_to_longest`.
+        long_text: what of a longer input is packed (`app.long_text`):
+            "truncate" (the original), "head_tail" or "chunks" (one row per
+            window, and a `document_ids` output naming each row's input).
+        doc_stride: int. Tokens shared by consecutive windows ("chunks").
 
     Example:
     ```python
@@ -120,6 +125,8 @@ class ClassifierPreprocessor(keras.layers.Layer):
         do_lower_case: bool = True,
         trim_to_longest: bool = False,
         pad_to_multiple_of: int = 8,
+        long_text: str = TRUNCATE,
+        doc_stride: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -128,6 +135,8 @@ class ClassifierPreprocessor(keras.layers.Layer):
         self.do_lower_case = do_lower_case
         self.trim_to_longest = trim_to_longest
         self.pad_to_multiple_of = pad_to_multiple_of
+        self.long_text = long_text
+        self.doc_stride = doc_stride
         self.pad_token_id = self._vocabulary.index("[PAD]")
         self.cls_token_id = self._vocabulary.index("[CLS]")
         self.sep_token_id = self._vocabulary.index("[SEP]")
@@ -177,7 +186,8 @@ class ClassifierPreprocessor(keras.layers.Layer):
         return self._pack_in_graph[kind](texts)
 
     def _pack(self, features):
-        token_ids, segment_ids = self._pack_segments(features)  # (batch, length)
+        segments, text_b, document_ids = self._fit_to_length(features)
+        token_ids, segment_ids = self._pack_segments(segments, text_b)
         padding_mask = token_ids != self.pad_token_id
         if self.trim_to_longest:
             longest = tf.reduce_max(tf.reduce_sum(tf.cast(padding_mask, tf.int32), -1))
@@ -185,19 +195,32 @@ class ClassifierPreprocessor(keras.layers.Layer):
             token_ids = token_ids[:, :length]
             segment_ids = segment_ids[:, :length]
             padding_mask = padding_mask[:, :length]
-        return {
+        packed = {
             "token_ids": token_ids,
             "segment_ids": segment_ids,
             "padding_mask": padding_mask,
         }
+        if document_ids is not None:
+            packed["document_ids"] = document_ids  # (windows,) input row
+        return packed
 
-    def _pack_segments(self, features):
-        tokens_a = self.tokenize(features["text_a"])
+    def _fit_to_length(self, features):
+        """(segments' tokens, text_b, document_ids) after `long_text`'s cut."""
+        names = _TEXT_NAMES["pair" if "text_b" in features else "single"]
+        segments = tuple(self.tokenize(features[name]) for name in names)
+        text_b = features.get("text_b")
+        if self.long_text == HEAD_TAIL:
+            segments = fit_head_tail(segments, text_b, self.sequence_length)
+        elif self.long_text == CHUNKS:
+            return fit_chunks(segments, text_b, self.sequence_length, self.doc_stride)
+        return segments, text_b, None
+
+    def _pack_segments(self, segments: tuple, text_b):
         # A tuple, not a list: the packer reads a list as one ragged batch.
-        if "text_b" not in features:
-            return self.packer((tokens_a,))
-        pair = self.packer((tokens_a, self.tokenize(features["text_b"])))
-        return self._pack_empty_b_alone(pair, tokens_a, features["text_b"])
+        if len(segments) == 1:
+            return self.packer(segments)
+        pair = self.packer(segments)
+        return self._pack_empty_b_alone(pair, segments[0], text_b)
 
     def _pack_empty_b_alone(self, pair, tokens_a, text_b):
         """Rows with an empty text_b become `[CLS] a [SEP]`, as in the original.
@@ -246,6 +269,8 @@ class ClassifierPreprocessor(keras.layers.Layer):
                 "do_lower_case": self.do_lower_case,
                 "trim_to_longest": self.trim_to_longest,
                 "pad_to_multiple_of": self.pad_to_multiple_of,
+                "long_text": self.long_text,
+                "doc_stride": self.doc_stride,
             }
         )
         return config

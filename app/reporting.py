@@ -26,6 +26,7 @@ def build_data_report(
     max_seq_length: int,
     task_name: str = "",
     output_kind: OutputKind = OutputKind.CLASSES,
+    long_text: str = "truncate",
 ) -> dict:
     """The report as a JSON-ready dict.
 
@@ -37,6 +38,9 @@ def build_data_report(
         task_name: the task, for the report's title.
         output_kind: what the labels are (scores: reported as min/mean/max;
             multi-label: examples per label, and labels per example).
+        long_text: `--long_text`; other than truncate, each split also
+            reports the tokens beyond `max_seq_length` and, for chunks, the
+            windows per example (`_describe_long_text`).
     """
     report = {"task": task_name, "max_seq_length": max_seq_length, "splits": {}}
     for split, examples in splits.items():
@@ -49,6 +53,10 @@ def build_data_report(
         summary["tokens"] = int(lengths.sum())
         summary["unknown_tokens"] = unknown
         summary["unknown_rate"] = float(unknown / max(lengths.sum(), 1))
+        if long_text != "truncate":
+            summary["long_text"] = _describe_long_text(
+                long_text, lengths + special_tokens, max_seq_length, packed[split]
+            )
         report["splits"][split] = summary
     return report
 
@@ -86,6 +94,8 @@ def format_data_report(report: dict) -> str:
             f"  [UNK] tokens: {summary['unknown_tokens']} of {summary['tokens']}"
             f" ({100 * summary['unknown_rate']:.2f}%)"
         )
+        if "long_text" in summary:
+            lines.append(_format_long_text(summary["long_text"], report))
     return "\n".join(lines) + "\n"
 
 
@@ -131,6 +141,41 @@ def _describe_lengths(lengths: np.ndarray, max_seq_length: int) -> dict:
         "token_length": token_length,
         "truncated": int((lengths > max_seq_length).sum()),
     }
+
+
+def _describe_long_text(
+    long_text: str, lengths: np.ndarray, max_seq_length: int, packed: PackedExamples
+) -> dict:
+    """Tokens past `max_seq_length` (packed lengths beyond it, summed) and,
+    for chunks, the windows each example was split into."""
+    beyond = np.maximum(lengths - max_seq_length, 0)
+    summary = {
+        "mode": long_text,
+        "tokens_beyond_limit": int(beyond.sum()),
+        "examples_beyond_limit": int((beyond > 0).sum()),
+    }
+    if packed.document_ids is not None:
+        windows = np.bincount(packed.document_ids, minlength=packed.num_examples)
+        summary["windows"] = int(windows.sum())
+        summary["windows_per_example"] = {
+            "mean": float(windows.mean()) if len(windows) else 0.0,
+            "max": int(windows.max()) if len(windows) else 0,
+        }
+    return summary
+
+
+def _format_long_text(summary: dict, report: dict) -> str:
+    line = (
+        f"  {summary['mode']}: {summary['tokens_beyond_limit']} tokens beyond "
+        f"{report['max_seq_length']}, in {summary['examples_beyond_limit']} examples"
+    )
+    if "windows" in summary:
+        per_example = summary["windows_per_example"]
+        line += (
+            f"; {summary['windows']} windows, per example mean "
+            f"{per_example['mean']:.2f}, max {per_example['max']}"
+        )
+    return line
 
 
 def _format_counts(counts: dict, total: int) -> str:

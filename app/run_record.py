@@ -40,6 +40,11 @@ IDENTITY_FIELDS = (
 def run_identity(config: RunConfig, data_hashes: dict) -> dict:
     identity = {name: getattr(config, name) for name in IDENTITY_FIELDS}
     identity["train_data_sha256"] = data_hashes.get("train")
+    # What training sees of long texts; absent for truncate, as before it existed.
+    if config.long_text != "truncate":
+        identity["long_text"] = config.long_text
+    if config.long_text == "chunks":
+        identity["doc_stride"] = config.doc_stride
     return identity
 
 

@@ -16,7 +16,7 @@ from app.callbacks import PeriodicEvaluation, batches_done
 from app.class_weights import describe as describe_class_weights
 from app.class_weights import resolve_class_weights
 from app.compat import check_accumulation_replicas
-from app.config import SAVED_MODEL, RunConfig, validate
+from app.config import NO_EXPORT, SAVED_MODEL, RunConfig, validate
 from app.errors import ConfigError
 from app.evaluation import evaluate_dev, run_evaluation
 from app.export import export_saved_model
@@ -122,8 +122,11 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
             export_dir_of(config), config.output_dir, config.overwrite_output_dir
         )
     check_format_dirs(config.export_format_names, config.output_dir)
-    session = build_session(config, strategy, pretrained, data)
-    data = pack_task_data(data, session.preprocessor)
+    # Packed before the model is built: --long_text=chunks trains on windows,
+    # so the step count comes from the packed rows.
+    preprocessor = build_preprocessor(config, pretrained)
+    data = pack_task_data(data, preprocessor)
+    session = build_session(config, strategy, pretrained, data, preprocessor)
     if not session.is_chief:  # it writes to a scratch folder of its own
         restore_checkpoints(session)
         return run_steps(session, data)
@@ -149,16 +152,9 @@ def export_dir_of(config: RunConfig) -> str | None:
     return None
 
 
-def build_session(config, strategy, pretrained, data: TaskData) -> Session:
-    """Builds preprocessing, and the model and optimizer with the pretrained weights.
-
-    Reads nothing from output_dir: `restore_checkpoints` does, once it is locked.
-    """
-    configure_determinism(config)
-    keras.mixed_precision.set_global_policy(
-        resolve_precision(config.precision, strategy)
-    )
-    preprocessor = ClassifierPreprocessor(
+def build_preprocessor(config: RunConfig, pretrained) -> ClassifierPreprocessor:
+    """The layer that tokenizes and packs every split, and runs in the export."""
+    return ClassifierPreprocessor(
         pretrained.vocabulary,
         sequence_length=config.max_seq_length,
         do_lower_case=config.do_lower_case,
@@ -166,6 +162,21 @@ def build_session(config, strategy, pretrained, data: TaskData) -> Session:
         pad_to_multiple_of=resolve_pad_to_multiple_of(
             config.pad_to_multiple_of, config.pads_statically, config.jit_compile
         ),
+        long_text=config.long_text,
+        doc_stride=config.doc_stride,
+    )
+
+
+def build_session(
+    config, strategy, pretrained, data: TaskData, preprocessor
+) -> Session:
+    """Builds the model and optimizer with the pretrained weights.
+
+    Reads nothing from output_dir: `restore_checkpoints` does, once it is locked.
+    """
+    configure_determinism(config)
+    keras.mixed_precision.set_global_policy(
+        resolve_precision(config.precision, strategy)
     )
     num_train_steps = train_steps(config, data)
     with strategy.scope():
@@ -238,9 +249,18 @@ def run_steps(session: Session, data: TaskData) -> dict:
                 data.processor.output_kind,
                 threshold,
                 config.label_delimiter,
+                chunk_pooling=config.chunk_pooling,
             ),
         )
     # Hugging Face, keras-hub and ONNX, where --export_formats lists them.
+    model_only = set(config.export_format_names) - {SAVED_MODEL, NO_EXPORT}
+    if config.long_text != "truncate" and model_only:
+        logger.warning(
+            "--long_text=%s: the SavedModel cuts long texts as this run did; the "
+            "%s export holds the model alone, and its preprocessing truncates.",
+            config.long_text,
+            ", ".join(sorted(model_only)),
+        )
     outputs.update(
         export_formats(
             config.export_format_names,
@@ -318,8 +338,15 @@ def configure_determinism(config: RunConfig) -> None:
 def train_steps(config: RunConfig, data: TaskData) -> int:
     """The original's step count, in optimizer steps."""
     return count_train_steps(
-        len(data.train or []), config.train_batch_size, config.num_train_epochs
+        training_rows(data), config.train_batch_size, config.num_train_epochs
     )
+
+
+def training_rows(data: TaskData) -> int:
+    """Rows an epoch trains on: examples, or their windows (--long_text=chunks)."""
+    if "train" in data.packed:
+        return len(data.packed["train"])
+    return len(data.train or [])
 
 
 def worker_scratch_dir(config: RunConfig) -> str:
@@ -435,9 +462,10 @@ def run_training(session: Session, data: TaskData) -> None:
     )
     replicas = session.strategy.num_replicas_in_sync
     logger.info(
-        "***** Running training *****\n  Num examples = %d\n  Batch size = %d "
-        "(%d per replica, %d batch(es) per update)\n  Num steps = %d (from %d)",
+        "***** Running training *****\n  Num examples = %d (%d rows)\n  Batch size"
+        " = %d (%d per replica, %d batch(es) per update)\n  Num steps = %d (from %d)",
         len(examples),
+        training_rows(data),
         config.train_batch_size,
         batch_size // replicas,
         accumulation,
@@ -454,7 +482,7 @@ def run_training(session: Session, data: TaskData) -> None:
         session.model,
         dataset,
         num_train_steps,
-        steps_per_epoch=len(examples) // batch_size,
+        steps_per_epoch=training_rows(data) // batch_size,
         manager=session.manager,
         log_dir=os.path.join(config.output_dir, "logs", "train"),
         save_checkpoints_steps=config.save_checkpoints_steps,
@@ -516,6 +544,7 @@ def write_data_files(config: RunConfig, data: TaskData) -> dict:
         config.max_seq_length,
         task_name=processor.name,
         output_kind=processor.output_kind,
+        long_text=config.long_text,
     )
     logger.info("%s", format_data_report(report))
     paths = {"data_report": os.path.join(config.output_dir, "data_report.json")}

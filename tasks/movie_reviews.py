@@ -69,15 +69,22 @@ def read_movie_reviews(source_path: str) -> list[Review]:
 
 
 def _read_reviews(source_path: str) -> list[Review]:
-    reviews = []
+    return [
+        (sentence, "1" if score > 0 else "0")
+        for score, sentence in read_scored_sentences(source_path)
+        if score != 0
+    ]
+
+
+def read_scored_sentences(source_path: str) -> list[tuple[float, str]]:
+    """Every `(score, sentence)` of the source file, in file order."""
+    scored = []
     for line_number, text in read_lines(source_path):
         fields = text.split("\t", 2)
         if not text.strip() or _is_header(line_number, fields):
             continue
-        score, sentence = _parse_fields(source_path, line_number, fields)
-        if score != 0:
-            reviews.append((sentence, "1" if score > 0 else "0"))
-    return reviews
+        scored.append(_parse_fields(source_path, line_number, fields))
+    return scored
 
 
 def split_reviews(

@@ -266,6 +266,7 @@ def test_the_assets_describe_the_export(exports):
     common = {
         "do_lower_case": True,
         "max_seq_length": MAX_SEQ_LENGTH,
+        "long_text": "truncate",
         "vocabulary_sha256": vocabulary_sha256(TINY_VOCABULARY),
     }
     pair_dir, score_dir = (exports.models[n]["dir"] for n in ("pair", "score"))
