@@ -3,7 +3,7 @@
 import logging
 import os
 
-from app import training
+from app import phase_times, training
 from app.callbacks import write_scalars
 from app.config import RunConfig
 from app.metrics import scalar_metrics, task_metrics
@@ -14,6 +14,7 @@ from app.task_data import TaskData
 logger = logging.getLogger(__name__)
 
 
+@phase_times.timed("evaluation")
 def run_evaluation(config: RunConfig, model, preprocessor, data: TaskData) -> str:
     """eval_results.txt (the original's keys and the task's) and .json."""
     metrics = evaluate_dev(config, model, preprocessor, data)

@@ -33,6 +33,7 @@ import os
 import keras
 import tensorflow as tf
 
+from app import phase_times
 from app.model import build_plain_copy
 from tasks import OutputKind, format_label_file
 
@@ -45,6 +46,7 @@ METADATA_FILE = "export_metadata.json"
 TOKEN_ID_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
 
+@phase_times.timed("export")
 def export_saved_model(
     model: keras.Model,
     preprocessor,

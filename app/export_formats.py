@@ -13,6 +13,7 @@ import os
 
 import keras
 
+from app import phase_times
 from app.config import SAVED_MODEL
 from app.errors import ConfigError
 from app.export_huggingface import write_huggingface
@@ -29,6 +30,7 @@ def format_dir(output_dir: str, name: str) -> str:
     return os.path.join(output_dir, name)
 
 
+@phase_times.timed("export")
 def export_formats(
     formats: tuple[str, ...],
     model: keras.Model,

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from app import inference
+from app import inference, phase_times
 from app.config import RunConfig
 from app.input_pipeline import PackedExamples
 from app.results import (
@@ -20,6 +20,7 @@ from app.task_data import TaskData
 logger = logging.getLogger(__name__)
 
 
+@phase_times.timed("prediction")
 def run_prediction(config: RunConfig, model, preprocessor, data: TaskData) -> str:
     """test_results.tsv as the original's, predictions.tsv, leaderboard files."""
     examples, processor = data.test, data.processor

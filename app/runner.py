@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 import tasks
-from app import run_record, seeds, training
+from app import phase_times, run_record, seeds, training
 from app.callbacks import PeriodicEvaluation, batches_done
 from app.compat import check_accumulation_replicas
 from app.config import SAVED_MODEL, RunConfig, validate
@@ -145,6 +145,7 @@ def export_dir_of(config: RunConfig) -> str | None:
     return None
 
 
+@phase_times.timed("load")
 def build_session(config, strategy, pretrained, data: TaskData) -> Session:
     """Builds preprocessing, and the model and optimizer with the pretrained weights.
 
@@ -313,6 +314,7 @@ def worker_scratch_dir(config: RunConfig) -> str:
     return os.path.join(config.output_dir, "workers", f"worker-{os.getpid()}")
 
 
+@phase_times.timed("read")
 def read_task_data(config: RunConfig) -> TaskData:
     """Reads the splits the run needs, failing on bad data before any work.
 
@@ -364,6 +366,7 @@ def check_training_set(config: RunConfig, data: TaskData) -> None:
         )
 
 
+@phase_times.timed("training")
 def run_training(session: Session, data: TaskData) -> None:
     config, examples = session.config, data.train
     num_train_steps = train_steps(config, data)
@@ -454,6 +457,7 @@ def restore_best(session: Session) -> None:
 
 
 # === Tasks and outputs ===
+@phase_times.timed("report")
 def write_data_files(config: RunConfig, data: TaskData) -> dict:
     """The data report (logged too) and, for the csv task, labels.txt."""
     processor = data.processor
