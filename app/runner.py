@@ -183,6 +183,7 @@ def build_session(config, strategy, pretrained, data: TaskData) -> Session:
     return Session(config, strategy, model, preprocessor, None, is_chief(strategy))
 
 
+@phase_times.timed("load")
 def restore_checkpoints(session: Session) -> None:
     """Opens the run's checkpoints and restores the last step, if any."""
     config = session.config
