@@ -18,7 +18,7 @@ import torch
 import transformers
 
 from bench import common
-from bench.theirs import build_optimizer, load_model, tokenize
+from bench.theirs import build_optimizer, load_model, tokenize, train_step
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,12 +45,7 @@ def train(model, tokenizer, args, sentences, labels) -> None:
     model.train()
     for index in order.reshape(num_steps, args.batch_size):
         inputs = tokenize(tokenizer, args, [sentences[i] for i in index])
-        loss = model(**inputs, labels=labels[torch.from_numpy(index)]).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        train_step(model, optimizer, scheduler, inputs, labels[torch.from_numpy(index)])
 
 
 @torch.inference_mode()

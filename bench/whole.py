@@ -37,6 +37,7 @@ import time
 import numpy as np
 
 from bench.machine import OtherLoad, describe_machine, wait_until_quiet
+from bench.run import check_pythons
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PARTS = ("job", "predict")
@@ -85,12 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args) -> None:
-    for flag in ("ours_python", "theirs_python"):
-        if not os.path.exists(os.path.join(REPOSITORY_ROOT, getattr(args, flag))):
-            raise SystemExit(
-                f"--{flag}={getattr(args, flag)} does not exist. Run `make bench`, "
-                "which creates .venv-bench from bench/requirements.txt."
-            )
+    check_pythons(args)
     for flag in ("model_dir", "data_dir"):
         if not getattr(args, flag) or not os.path.isdir(getattr(args, flag)):
             raise SystemExit(f"--{flag}={getattr(args, flag)} is not a folder.")
