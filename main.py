@@ -56,7 +56,7 @@ def load_tensorflow(verbose: bool) -> None:
     Flag mistakes absl finds are reported before this, so before TensorFlow
     loads. Without `--verbosity`, library chatter is hidden (app/console.py).
     """
-    from app import console
+    from app import console, lean_imports
 
     if not verbose:
         console.quiet_console()
@@ -65,7 +65,7 @@ def load_tensorflow(verbose: bool) -> None:
     # prediction on CPUs without them (docs/changelog.md). A value already
     # set wins.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    with console.native_stderr_hidden(not verbose):
+    with console.native_stderr_hidden(not verbose), lean_imports.sklearn_deferred():
         import tensorflow  # noqa: F401
 
 

@@ -5,14 +5,15 @@ keys (`eval_accuracy`, `eval_loss`, `loss`), the task's own metrics (CoLA:
 Matthews correlation; MRPC, QQP: F1; STS-B: Pearson and Spearman), the same
 per group (MNLI matched/mismatched, XNLI languages), and per-class precision,
 recall, F1 and the confusion matrix.
+
+scikit-learn and SciPy are imported by the metrics that use them, so a run
+whose task needs neither never loads them (app/lean_imports.py).
 """
 
 import re
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.stats
-import sklearn.metrics
 
 from tasks import DataProcessor, InputExample, OutputKind
 from tasks.dataset import build_targets
@@ -26,6 +27,8 @@ def accuracy(targets: np.ndarray, predictions: np.ndarray) -> float:
 
 def f1(targets: np.ndarray, predictions: np.ndarray) -> float:
     """F1 of class 1, the positive class of MRPC and QQP ("1")."""
+    import sklearn.metrics
+
     return float(
         sklearn.metrics.f1_score(targets, predictions, pos_label=1, zero_division=0)
     )
@@ -33,16 +36,22 @@ def f1(targets: np.ndarray, predictions: np.ndarray) -> float:
 
 def matthews_correlation(targets: np.ndarray, predictions: np.ndarray) -> float:
     """Matthews correlation; 0 where it is undefined (a constant input)."""
+    import sklearn.metrics
+
     return float(sklearn.metrics.matthews_corrcoef(targets, predictions))
 
 
 def pearson(targets: np.ndarray, predictions: np.ndarray) -> float:
     """Pearson correlation; 0 where it is undefined (a constant input)."""
+    import scipy.stats
+
     return _correlation(scipy.stats.pearsonr, targets, predictions)
 
 
 def spearman(targets: np.ndarray, predictions: np.ndarray) -> float:
     """Spearman rank correlation; 0 where it is undefined (a constant input)."""
+    import scipy.stats
+
     return _correlation(scipy.stats.spearmanr, targets, predictions)
 
 
@@ -110,19 +119,38 @@ def per_class_metrics(
     counting the predictions of each label. A class never predicted has
     precision 0.
     """
-    classes = list(range(len(labels)))
-    precision, recall, f1_scores, _ = sklearn.metrics.precision_recall_fscore_support(
-        label_ids, predicted_ids, labels=classes, zero_division=0
-    )
+    matrix = confusion_matrix(label_ids, predicted_ids, len(labels))
+    hits = np.diag(matrix)
+    predicted, true = matrix.sum(axis=0), matrix.sum(axis=1)
+    # As sklearn's precision_recall_fscore_support(zero_division=0) computes them.
+    precision = _divide(hits, predicted)
+    recall = _divide(hits, true)
+    f1_scores = _divide(2.0 * hits, true.astype(np.float64) + predicted)
     metrics = {}
     for index, label in enumerate(labels):
         name = metric_key_part(label)
         metrics[f"eval_precision_{name}"] = float(precision[index])
         metrics[f"eval_recall_{name}"] = float(recall[index])
         metrics[f"eval_f1_{name}"] = float(f1_scores[index])
-    matrix = sklearn.metrics.confusion_matrix(label_ids, predicted_ids, labels=classes)
     metrics["eval_confusion_matrix"] = matrix.tolist()
     return metrics
+
+
+def confusion_matrix(
+    label_ids: np.ndarray, predicted_ids: np.ndarray, num_classes: int
+) -> np.ndarray:
+    """(num_classes, num_classes) counts: row the true class, column the predicted."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(label_ids), np.asarray(predicted_ids)), 1)
+    return matrix
+
+
+def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator in float64, 0 where the denominator is 0."""
+    result = np.zeros(len(denominator), dtype=np.float64)
+    nonzero = denominator != 0
+    result[nonzero] = np.asarray(numerator, np.float64)[nonzero] / denominator[nonzero]
+    return result
 
 
 def task_metrics(
