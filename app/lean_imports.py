@@ -2,7 +2,7 @@
 
 TensorFlow loads Keras, and Keras' scikit-learn wrappers (`keras.wrappers`)
 import scikit-learn, and with it much of SciPy, whenever it is installed:
-a large part of a run's import time and a few dozen MiB, for wrappers the
+a large part of a run's import time and memory, for wrappers the
 runner never uses. Inside `sklearn_deferred()` an `import sklearn` fails, so
 Keras defines its wrappers without it (as where scikit-learn is not
 installed); afterwards scikit-learn imports as usual, when a task's metric
