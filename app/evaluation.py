@@ -31,6 +31,7 @@ def run_evaluation(config: RunConfig, model, preprocessor, data: TaskData) -> st
     return path
 
 
+@phase_times.timed("evaluation")  # also those during training
 def evaluate_dev(config: RunConfig, model, preprocessor, data: TaskData) -> dict:
     """The task's metrics on the dev set for the model's current weights.
 
