@@ -58,11 +58,15 @@ clean:
 # `make bench`: this project against Hugging Face transformers + torch (CPU build)
 # on the demo weights and data. The torch side lives in its own venv, never in
 # the product's. Pass e.g. BENCH_FLAGS="--precisions=float32 --train_steps=10".
+# Then whole processes (bench/whole.py): the whole job against transformers +
+# torch, and prediction against ONNX Runtime; e.g.
+# BENCH_WHOLE_FLAGS="--parts=job --train_examples=256".
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed-stamp
 BENCH_DATA ?= $(DEMO_DATA)/train.tsv
 BENCH_ROUNDS ?= 3
 BENCH_FLAGS ?=
+BENCH_WHOLE_FLAGS ?=
 
 .PHONY: bench
 
@@ -74,3 +78,5 @@ $(BENCH_STAMP): bench/requirements.txt
 bench: demo-data $(BENCH_STAMP)
 	$(BIN)/python -m bench.run --model_dir=$(DEMO_WEIGHTS) --data_file=$(BENCH_DATA) \
 		--rounds=$(BENCH_ROUNDS) $(BENCH_FLAGS)
+	$(BIN)/python -m bench.whole --model_dir=$(DEMO_WEIGHTS) --data_dir=$(DEMO_DATA) \
+		--rounds=$(BENCH_ROUNDS) $(BENCH_WHOLE_FLAGS)

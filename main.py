@@ -13,10 +13,12 @@ import dataclasses
 import logging
 import os
 import sys
+import time
 
 from absl import app as absl_app  # `app` is this project's package.
 from absl import flags
 
+from app import phase_times
 from app.config import RunConfig, value_type
 
 FLAGS = flags.FLAGS
@@ -54,7 +56,7 @@ def load_tensorflow(verbose: bool) -> None:
     Flag mistakes absl finds are reported before this, so before TensorFlow
     loads. Without `--verbosity`, library chatter is hidden (app/console.py).
     """
-    from app import console
+    from app import console, lean_imports
 
     if not verbose:
         console.quiet_console()
@@ -63,15 +65,17 @@ def load_tensorflow(verbose: bool) -> None:
     # prediction on CPUs without them (docs/changelog.md). A value already
     # set wins.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    with console.native_stderr_hidden(not verbose):
+    with console.native_stderr_hidden(not verbose), lean_imports.sklearn_deferred():
         import tensorflow  # noqa: F401
 
 
-def main(argv):
+def main(argv, started: float | None = None):
+    """One run; `started` (perf_counter clock) is when the process started."""
     del argv  # Everything comes from flags.
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    times = phase_times.start_run(started)
     load_tensorflow(verbose=FLAGS["verbosity"].present > 0)
     from app.errors import RunInterrupted, UsageError
     from checkpoints import CheckpointError
@@ -80,6 +84,7 @@ def main(argv):
     try:
         from app.runner import run_all
 
+        times.add("imports", time.perf_counter() - times.started)
         run_all(config_from_flags())
     except (RunInterrupted, KeyboardInterrupt) as error:
         # 130: the shell's status for a process ended by Ctrl-C (128 + SIGINT).
@@ -88,10 +93,11 @@ def main(argv):
     except (UsageError, CheckpointError, DataError, UnknownTaskError) as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 1
+    logging.getLogger(__name__).info("%s", times.summary())
     return 0
 
 
 define_flags()
 
 if __name__ == "__main__":
-    absl_app.run(main)
+    absl_app.run(lambda argv: main(argv, phase_times.process_start()))

@@ -3,12 +3,14 @@
 import json
 import logging
 import os
+import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from app import phase_times
 from app.compat import optimizer_iterations
 from app.errors import RunInterrupted, UsageError
 from app.interrupts import checkpoint_write_error
@@ -75,6 +77,7 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
         if step != self.last_saved_step and at_update_boundary(self.model):
             self._save(step)
 
+    @phase_times.timed("checkpoints")
     def _save(self, step: int) -> None:
         if step == self.last_saved_step:
             return
@@ -85,6 +88,19 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
             size = sum(np.dtype(v.dtype).itemsize * np.prod(v.shape) for v in variables)
             raise checkpoint_write_error(self.manager, step, error, size) from error
         self.last_saved_step = step
+
+
+class FirstStepTime(keras.callbacks.Callback):
+    """Counts the first training step of `fit` (mostly tracing) as its own phase."""
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+        self.counted = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.counted:
+            phase_times.add("first step", time.perf_counter() - self.started)
+            self.counted = True
 
 
 def batches_done(model: keras.Model) -> int:

@@ -3,7 +3,7 @@
 import logging
 import os
 
-from app import training
+from app import phase_times, training
 from app.callbacks import write_scalars
 from app.config import RunConfig
 from app.metrics import scalar_metrics, task_metrics
@@ -17,6 +17,7 @@ from tasks.dataset import build_targets
 logger = logging.getLogger(__name__)
 
 
+@phase_times.timed("evaluation")
 def run_evaluation(config: RunConfig, model, preprocessor, data: TaskData) -> str:
     """eval_results.txt (the original's keys and the task's) and .json."""
     metrics = evaluate_dev(config, model, preprocessor, data)
@@ -33,6 +34,7 @@ def run_evaluation(config: RunConfig, model, preprocessor, data: TaskData) -> st
     return path
 
 
+@phase_times.timed("evaluation")  # also those during training
 def evaluate_dev(config: RunConfig, model, preprocessor, data: TaskData) -> dict:
     """The task's metrics on the dev set for the model's current weights.
 

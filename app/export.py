@@ -42,6 +42,7 @@ import os
 import keras
 import tensorflow as tf
 
+from app import phase_times
 from app.long_text import CHUNKS, MEAN, pool_documents_in_graph
 from app.model import build_plain_copy
 from tasks import OutputKind, format_label_file
@@ -55,6 +56,7 @@ METADATA_FILE = "export_metadata.json"
 TOKEN_ID_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
 
+@phase_times.timed("export")
 def export_saved_model(
     model: keras.Model,
     preprocessor,
@@ -196,9 +198,14 @@ class ServingOutputs(tf.Module):
 
 
 def token_id_archive(outputs: ServingOutputs) -> keras.export.ExportArchive:
-    """An archive of the model with its `serve_token_ids` endpoint."""
+    """An archive of the model with its `serve_token_ids` endpoint.
+
+    The model is not `track`ed: `add_endpoint` keeps the variables its
+    function uses, and a tracked model makes `write_out` walk every layer's
+    functions looking for lookup tables (a model has none), which was most
+    of the export's time. The tokenizer's tables are tracked where used.
+    """
     archive = keras.export.ExportArchive()
-    archive.track(outputs.model)
     archive.add_endpoint(TOKEN_ID_SIGNATURE, outputs.serve_token_ids)
     return archive
 

@@ -16,6 +16,7 @@ import os
 
 import keras
 
+from app import phase_times
 from app.config import SAVED_MODEL
 from app.errors import ConfigError
 from app.export_huggingface import write_huggingface
@@ -36,6 +37,7 @@ def format_dir(output_dir: str, name: str) -> str:
     return os.path.join(output_dir, FILE_FORMATS.get(name, name))
 
 
+@phase_times.timed("export")
 def export_formats(
     formats: tuple[str, ...],
     model: keras.Model,

@@ -5,14 +5,15 @@ keys (`eval_accuracy`, `eval_loss`, `loss`), the task's own metrics (CoLA:
 Matthews correlation; MRPC, QQP: F1; STS-B: Pearson and Spearman), the same
 per group (MNLI matched/mismatched, XNLI languages), and per-class precision,
 recall, F1 and the confusion matrix.
+
+scikit-learn and SciPy are imported by the metrics that use them, so a run
+whose task needs neither never loads them (app/lean_imports.py).
 """
 
 import re
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.stats
-import sklearn.metrics
 
 from app.multi_label import (
     hamming_loss,
@@ -33,6 +34,8 @@ def accuracy(targets: np.ndarray, predictions: np.ndarray) -> float:
 
 def f1(targets: np.ndarray, predictions: np.ndarray) -> float:
     """F1 of class 1, the positive class of MRPC and QQP ("1")."""
+    import sklearn.metrics
+
     return float(
         sklearn.metrics.f1_score(targets, predictions, pos_label=1, zero_division=0)
     )
@@ -40,16 +43,22 @@ def f1(targets: np.ndarray, predictions: np.ndarray) -> float:
 
 def matthews_correlation(targets: np.ndarray, predictions: np.ndarray) -> float:
     """Matthews correlation; 0 where it is undefined (a constant input)."""
+    import sklearn.metrics
+
     return float(sklearn.metrics.matthews_corrcoef(targets, predictions))
 
 
 def pearson(targets: np.ndarray, predictions: np.ndarray) -> float:
     """Pearson correlation; 0 where it is undefined (a constant input)."""
+    import scipy.stats
+
     return _correlation(scipy.stats.pearsonr, targets, predictions)
 
 
 def spearman(targets: np.ndarray, predictions: np.ndarray) -> float:
     """Spearman rank correlation; 0 where it is undefined (a constant input)."""
+    import scipy.stats
+
     return _correlation(scipy.stats.spearmanr, targets, predictions)
 
 
@@ -142,17 +151,12 @@ def multi_label_metrics(
         "loss": _mean_of_batch_means(per_example_loss, batch_size),
         "eval_threshold": float(threshold),
     }
-    precision, recall, f1_scores, _ = sklearn.metrics.precision_recall_fscore_support(
-        np.asarray(targets, bool),
-        predict_labels(probabilities, threshold),
-        average=None,
-        zero_division=0,
+    true = np.asarray(targets, bool)
+    predicted = np.asarray(predict_labels(probabilities, threshold), bool)
+    hits = (true & predicted).sum(axis=0)
+    metrics.update(
+        _per_label_scores(labels, hits, predicted.sum(axis=0), true.sum(axis=0))
     )
-    for index, label in enumerate(labels):
-        name = metric_key_part(label)
-        metrics[f"eval_precision_{name}"] = float(precision[index])
-        metrics[f"eval_recall_{name}"] = float(recall[index])
-        metrics[f"eval_f1_{name}"] = float(f1_scores[index])
     return metrics
 
 
@@ -165,19 +169,45 @@ def per_class_metrics(
     counting the predictions of each label. A class never predicted has
     precision 0.
     """
-    classes = list(range(len(labels)))
-    precision, recall, f1_scores, _ = sklearn.metrics.precision_recall_fscore_support(
-        label_ids, predicted_ids, labels=classes, zero_division=0
+    matrix = confusion_matrix(label_ids, predicted_ids, len(labels))
+    metrics = _per_label_scores(
+        labels, np.diag(matrix), matrix.sum(axis=0), matrix.sum(axis=1)
     )
+    metrics["eval_confusion_matrix"] = matrix.tolist()
+    return metrics
+
+
+def _per_label_scores(labels, hits, predicted, true) -> dict:
+    """eval_precision/recall/f1_LABEL from per-label counts of right
+    predictions, predictions and true examples; 0 where a count is 0, as
+    sklearn's precision_recall_fscore_support(zero_division=0)."""
+    precision = _divide(hits, predicted)
+    recall = _divide(hits, true)
+    f1_scores = _divide(2.0 * hits, np.asarray(true, np.float64) + predicted)
     metrics = {}
     for index, label in enumerate(labels):
         name = metric_key_part(label)
         metrics[f"eval_precision_{name}"] = float(precision[index])
         metrics[f"eval_recall_{name}"] = float(recall[index])
         metrics[f"eval_f1_{name}"] = float(f1_scores[index])
-    matrix = sklearn.metrics.confusion_matrix(label_ids, predicted_ids, labels=classes)
-    metrics["eval_confusion_matrix"] = matrix.tolist()
     return metrics
+
+
+def confusion_matrix(
+    label_ids: np.ndarray, predicted_ids: np.ndarray, num_classes: int
+) -> np.ndarray:
+    """(num_classes, num_classes) counts: row the true class, column the predicted."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(label_ids), np.asarray(predicted_ids)), 1)
+    return matrix
+
+
+def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator in float64, 0 where the denominator is 0."""
+    result = np.zeros(len(denominator), dtype=np.float64)
+    nonzero = denominator != 0
+    result[nonzero] = np.asarray(numerator, np.float64)[nonzero] / denominator[nonzero]
+    return result
 
 
 def task_metrics(

@@ -211,12 +211,12 @@ def check_columns(values: flags.FlagValues, metadata: ExportMetadata) -> None:
 def load_tensorflow(quiet: bool) -> None:
     """Loads TensorFlow and its Text ops (which the export's tokenizer needs)
     as main.py loads TensorFlow: library chatter hidden, oneDNN on."""
-    from app import console
+    from app import console, lean_imports
 
     if quiet:
         console.quiet_console()
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    with console.native_stderr_hidden(quiet):
+    with console.native_stderr_hidden(quiet), lean_imports.sklearn_deferred():
         import tensorflow  # noqa: F401
         import tensorflow_text  # noqa: F401
 

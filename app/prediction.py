@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from app import inference
+from app import inference, phase_times
 from app.config import RunConfig
 from app.input_pipeline import PackedExamples
 from app.long_text import pool_documents
@@ -21,6 +21,7 @@ from app.task_data import TaskData
 logger = logging.getLogger(__name__)
 
 
+@phase_times.timed("prediction")
 def run_prediction(
     config: RunConfig, model, preprocessor, data: TaskData, threshold: float = 0.5
 ) -> str:

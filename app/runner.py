@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 import tasks
-from app import run_record, seeds, training
+from app import phase_times, run_record, seeds, training
 from app.callbacks import PeriodicEvaluation, batches_done
 from app.class_weights import describe as describe_class_weights
 from app.class_weights import resolve_class_weights
@@ -167,6 +167,7 @@ def build_preprocessor(config: RunConfig, pretrained) -> ClassifierPreprocessor:
     )
 
 
+@phase_times.timed("load")
 def build_session(
     config, strategy, pretrained, data: TaskData, preprocessor
 ) -> Session:
@@ -200,6 +201,7 @@ def build_session(
     return Session(config, strategy, model, preprocessor, None, is_chief(strategy))
 
 
+@phase_times.timed("load")
 def restore_checkpoints(session: Session) -> None:
     """Opens the run's checkpoints and restores the last step, if any."""
     config = session.config
@@ -354,6 +356,7 @@ def worker_scratch_dir(config: RunConfig) -> str:
     return os.path.join(config.output_dir, "workers", f"worker-{os.getpid()}")
 
 
+@phase_times.timed("read")
 def read_task_data(config: RunConfig) -> TaskData:
     """Reads the splits the run needs, failing on bad data before any work.
 
@@ -443,6 +446,7 @@ def check_training_set(config: RunConfig, data: TaskData) -> None:
         )
 
 
+@phase_times.timed("training")
 def run_training(session: Session, data: TaskData) -> None:
     config, examples = session.config, data.train
     num_train_steps = train_steps(config, data)
@@ -534,6 +538,7 @@ def restore_best(session: Session) -> None:
 
 
 # === Tasks and outputs ===
+@phase_times.timed("report")
 def write_data_files(config: RunConfig, data: TaskData) -> dict:
     """The data report (logged too) and, for the csv task, labels.txt."""
     processor = data.processor

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+from app import phase_times
 from app.input_pipeline import PackedExamples, pack_splits
 from tasks import DataProcessor
 
@@ -35,6 +36,7 @@ class TaskData:
         return self.processor.output_kind.num_outputs(len(self.labels))
 
 
+@phase_times.timed("pack")
 def pack_task_data(data: TaskData, preprocessor) -> TaskData:
     """`data` with every split it holds packed by `preprocessor`."""
     processor = data.processor

@@ -165,6 +165,7 @@ def train(
             steps_per_epoch=steps_per_epoch,
             callbacks=[
                 run_callbacks.StopOnNonFiniteLoss(),  # first: before any save
+                run_callbacks.FirstStepTime(),
                 run_callbacks.StopAtStep(num_train_steps),
                 run_callbacks.TrainingSummaries(log_dir),
                 checkpoints,

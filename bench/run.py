@@ -102,13 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check_args(args) -> None:
+def check_pythons(args) -> None:
+    """--ours_python and --theirs_python exist; `make bench` makes .venv-bench."""
     for flag in ("ours_python", "theirs_python"):
         if not os.path.exists(os.path.join(REPOSITORY_ROOT, getattr(args, flag))):
             raise SystemExit(
                 f"--{flag}={getattr(args, flag)} does not exist. Run `make bench`, "
                 "which creates .venv-bench from bench/requirements.txt."
             )
+
+
+def check_args(args) -> None:
+    check_pythons(args)
     for flag in ("model_dir", "data_file"):
         if not getattr(args, flag) or not os.path.exists(getattr(args, flag)):
             raise SystemExit(f"--{flag}={getattr(args, flag)} does not exist.")

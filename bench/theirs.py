@@ -109,6 +109,15 @@ def measure_predict(args, tokenizer, sentences) -> dict:
     }
 
 
+def train_step(model, optimizer, scheduler, inputs, labels) -> None:
+    """Forward, backward, clipping to global norm 1.0, AdamW and the schedule."""
+    model(**inputs, labels=labels).loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def measure_train(args, tokenizer, sentences, labels) -> dict:
     """Steady-state examples/s of a plain training loop after warmup steps."""
     num_steps = args.warmup_steps + args.train_steps
@@ -124,12 +133,9 @@ def measure_train(args, tokenizer, sentences, labels) -> dict:
             start = time.perf_counter()
         inputs = tokenize(tokenizer, args, [sentences[i] for i in index])
         with autocast(args):
-            loss = model(**inputs, labels=labels[torch.from_numpy(index)]).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+            train_step(
+                model, optimizer, scheduler, inputs, labels[torch.from_numpy(index)]
+            )
     seconds = time.perf_counter() - start
     return {
         "train_examples_per_second": args.train_steps * args.batch_size / seconds,
