@@ -208,16 +208,24 @@ class ReadRows(beam.DoFn):
         self.bad_rows = Metrics.counter(METRICS_NAMESPACE, DEAD_LETTERS)
 
     def process(self, path: str):
+        """The file's rows; a file that cannot be read is one dead letter, at
+        line 0, after the rows read before the failure."""
+        from tasks import DataError
         from tasks.row_reader import BadRow, read_rows
         from tasks.tsv import read_raw_lines
 
-        for row in read_rows(path, read_raw_lines(path), self.processor, self.is_pair):
-            if isinstance(row, BadRow):
-                self.bad_rows.inc()
-                yield beam.pvalue.TaggedOutput(DEAD_LETTERS, row)
-            else:
-                self.rows.inc()
-                yield row
+        rows = read_rows(path, read_raw_lines(path), self.processor, self.is_pair)
+        try:
+            for row in rows:
+                if isinstance(row, BadRow):
+                    self.bad_rows.inc()
+                    yield beam.pvalue.TaggedOutput(DEAD_LETTERS, row)
+                else:
+                    self.rows.inc()
+                    yield row
+        except DataError as error:
+            self.bad_rows.inc()
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, BadRow(path, 0, str(error)))
 
 
 class ExportModelHandler(ModelHandler):

@@ -70,6 +70,7 @@ def test_a_direct_runner_run_agrees_with_app_predict(trained_mrpc, tmp_path, cap
     export = f"{trained_mrpc[1]}/export"
     texts = write_inputs(tmp_path / "clean", 100, with_bad_lines=False)
     write_inputs(tmp_path / "input", 100, with_bad_lines=True)
+    (tmp_path / "input" / "part-3.tsv").mkdir()  # A file that cannot be read.
     expected_file = tmp_path / "expected.jsonl"
     argv = [f"--model_dir={export}", *PAIR_COLUMNS, "--id_column=id"]
     assert predict.main(
@@ -107,12 +108,13 @@ def test_a_direct_runner_run_agrees_with_app_predict(trained_mrpc, tmp_path, cap
         [f"{tmp_path}/input/part-1.csv", "22"],
         [f"{tmp_path}/input/part-2.jsonl", "22"],
         [f"{tmp_path}/input/part-2.jsonl", "23"],
+        [f"{tmp_path}/input/part-3.tsv", "0"],
     ]
     rows_in = len(texts) + sum(map(len, BAD_LINES.values()))
-    assert rows_in == len(rows) + len(bad)
+    assert rows_in + 1 == len(rows) + len(bad)  # + the unreadable file
     assert capsys.readouterr().err.endswith(
-        f"Predicted 300 rows of 3 files: {tmp_path}/out/predictions-*.tsv. Rows"
-        f" that could not be read: 5, in {tmp_path}/out/predictions_dead_letters-*"
+        f"Predicted 300 rows of 4 files: {tmp_path}/out/predictions-*.tsv. Rows"
+        f" that could not be read: 6, in {tmp_path}/out/predictions_dead_letters-*"
         ".tsv.\n"
     )
 
@@ -186,6 +188,37 @@ def test_a_column_the_file_lacks_makes_every_row_a_dead_letter():
         "in.tsv: no column 'b' for --text_b_column. The file's header's columns"
         " are: ['id', 'a', 'other']. Pass a column name or a 0-based index."
         " Received: text_b_column=b"
+    }
+
+
+@pytest.mark.parametrize(
+    "flags, files",
+    [
+        (["--output_prefix=out/p"], ("out/p", ".tsv")),
+        (["--output_prefix=out/p.JSONL"], ("out/p", ".jsonl")),
+        (["--output_prefix=out/p.v2", "--output_format=jsonl"], ("out/p.v2", ".jsonl")),
+        (["--output_prefix=out/p.tsv", "--output_format=jsonl"], ("out/p", ".jsonl")),
+    ],
+)
+def test_the_output_format_comes_from_the_flag_or_the_prefix(flags, files):
+    values, pipeline_args = batch_predict.parse_flags(
+        ["batch_predict", "--model_dir=m", "--input_pattern=i", *flags, "--runner=X"]
+    )
+    assert (batch_predict.output_files(values), pipeline_args) == (
+        files,
+        ["--runner=X"],
+    )
+
+
+def test_dead_letters_in_both_formats():
+    bad_row = BadRow("a.tsv", 3, "a.tsv, line 3: why\tand\nhow")
+    assert batch_predict.format_bad_row(bad_row, ".tsv") == (
+        "a.tsv\t3\ta.tsv, line 3: why and how"
+    )
+    assert json.loads(batch_predict.format_bad_row(bad_row, ".jsonl")) == {
+        "file": "a.tsv",
+        "line": 3,
+        "reason": "a.tsv, line 3: why\tand\nhow",
     }
 
 
