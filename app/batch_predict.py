@@ -37,6 +37,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from app import predict
 
+# Rows are handed to the model in runs of this many batches, each run sorted
+# by length: a batch then pads to a length close to its own texts', as
+# app.predict's do, while a worker holds only one run of a file.
+BATCHES_PER_SORTED_RUN = 16
 DEAD_LETTERS = "dead_letters"
 DEAD_LETTER_COLUMNS = ["file", "line", "reason"]
 METRICS_NAMESPACE = "batch_predict"
@@ -126,9 +130,9 @@ def build_pipeline(pipeline, values, metadata, paths: list[str]) -> None:
         | "Files" >> beam.Create(paths)
         | "Spread files" >> beam.Reshuffle()
         | "Read rows"
-        >> beam.ParDo(ReadRows(csv_task(values), metadata.is_pair)).with_outputs(
-            DEAD_LETTERS, main="rows"
-        )
+        >> beam.ParDo(
+            ReadRows(csv_task(values), metadata.is_pair, values.batch_size)
+        ).with_outputs(DEAD_LETTERS, main="rows")
     )
     handler = KeyedModelHandler(
         ExportModelHandler(values.model_dir, metadata, values.batch_size)
@@ -198,10 +202,12 @@ def csv_task(values: flags.FlagValues):
 
 
 class ReadRows(beam.DoFn):
-    """A file -> its rows; bad rows to the `dead_letters` output. Counts both."""
+    """A file -> its rows, in runs sorted by length; bad rows to the
+    `dead_letters` output. Counts both."""
 
-    def __init__(self, processor, is_pair: bool):
+    def __init__(self, processor, is_pair: bool, batch_size: int):
         self.processor, self.is_pair = processor, is_pair
+        self.run_size = batch_size * BATCHES_PER_SORTED_RUN
 
     def setup(self):
         self.rows = Metrics.counter(METRICS_NAMESPACE, "rows")
@@ -215,17 +221,26 @@ class ReadRows(beam.DoFn):
         from tasks.tsv import read_raw_lines
 
         rows = read_rows(path, read_raw_lines(path), self.processor, self.is_pair)
+        run = []
         try:
             for row in rows:
                 if isinstance(row, BadRow):
                     self.bad_rows.inc()
                     yield beam.pvalue.TaggedOutput(DEAD_LETTERS, row)
-                else:
-                    self.rows.inc()
-                    yield row
+                    continue
+                self.rows.inc()
+                run.append(row)
+                if len(run) == self.run_size:
+                    yield from sorted_by_length(run)
+                    run = []
         except DataError as error:
             self.bad_rows.inc()
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, BadRow(path, 0, str(error)))
+        yield from sorted_by_length(run)
+
+
+def sorted_by_length(rows: list) -> list:
+    return sorted(rows, key=lambda row: sum(map(len, row.texts)))
 
 
 class ExportModelHandler(ModelHandler):
