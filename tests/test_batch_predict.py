@@ -13,7 +13,7 @@ import random
 import numpy as np
 import pytest
 
-from app import batch_predict, predict
+from app import batch_predict, beam_pipeline, predict
 from tasks import CsvProcessor, DataError, TaskOptions
 from tasks.row_reader import BadRow, Row, read_rows
 
@@ -178,7 +178,7 @@ def test_json_lines_each_object_or_its_reason():
         "in.jsonl, line 5: the object has no 'a' field. Every line needs the"
         " same fields. Received: keys=[]",
     ]
-    assert batch_predict.row_id(rows[0]) == "in.jsonl:1"
+    assert beam_pipeline.row_id(rows[0]) == "in.jsonl:1"
 
 
 def test_a_column_the_file_lacks_makes_every_row_a_dead_letter():
@@ -212,10 +212,10 @@ def test_the_output_format_comes_from_the_flag_or_the_prefix(flags, files):
 
 def test_dead_letters_in_both_formats():
     bad_row = BadRow("a.tsv", 3, "a.tsv, line 3: why\tand\nhow")
-    assert batch_predict.format_bad_row(bad_row, ".tsv") == (
+    assert beam_pipeline.format_bad_row(bad_row, ".tsv") == (
         "a.tsv\t3\ta.tsv, line 3: why and how"
     )
-    assert json.loads(batch_predict.format_bad_row(bad_row, ".jsonl")) == {
+    assert json.loads(beam_pipeline.format_bad_row(bad_row, ".jsonl")) == {
         "file": "a.tsv",
         "line": 3,
         "reason": "a.tsv, line 3: why\tand\nhow",
