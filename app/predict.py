@@ -68,12 +68,10 @@ class ExportMetadata:
 def define_flags() -> flags.FlagValues:
     """This tool's flags, in a registry of their own (main.py has the same)."""
     values = flags.FlagValues()
-    flags.DEFINE_string(
-        "model_dir",
-        None,
-        "The export of a training run (OUTPUT_DIR/export, or its --export_dir),"
-        " or its OUTPUT_DIR/model.onnx (--export_formats=onnx).",
-        flag_values=values,
+    define_model_dir_flag(
+        values,
+        SAVED_MODEL_HELP[:-1]
+        + ", or its OUTPUT_DIR/model.onnx (--export_formats=onnx).",
     )
     flags.DEFINE_string(
         "input_file",
@@ -88,28 +86,44 @@ def define_flags() -> flags.FlagValues:
         "standard output).",
         flag_values=values,
     )
+    define_column_flags(values, "--input_file", "the row number")
+    flags.DEFINE_integer(
+        "batch_size", BATCH_SIZE, "Texts per call of the model.", 1, flag_values=values
+    )
+    return values
+
+
+SAVED_MODEL_HELP = (
+    "The export of a training run (OUTPUT_DIR/export, or its --export_dir)."
+)
+
+
+def define_model_dir_flag(
+    values: flags.FlagValues, help_text: str = SAVED_MODEL_HELP
+) -> None:
+    flags.DEFINE_string("model_dir", None, help_text, flag_values=values)
+
+
+def define_column_flags(values: flags.FlagValues, files: str, default_id: str):
+    """The csv task's column flags, for the files that the flag `files` names."""
     flags.DEFINE_string(
         "text_a_column",
         "text",
-        "--input_file: name or 0-based index of the first text.",
+        f"{files}: name or 0-based index of the first text.",
         flag_values=values,
     )
     flags.DEFINE_string(
         "text_b_column",
         None,
-        "--input_file: name or index of the second text, for pair models.",
+        f"{files}: name or index of the second text, for pair models.",
         flag_values=values,
     )
     flags.DEFINE_string(
         "id_column",
         None,
-        "--input_file: name or index of the row id (default: the row number).",
+        f"{files}: name or index of the row id (default: {default_id}).",
         flag_values=values,
     )
-    flags.DEFINE_integer(
-        "batch_size", BATCH_SIZE, "Texts per call of the model.", 1, flag_values=values
-    )
-    return values
 
 
 def parse_flags(argv: list[str]) -> flags.FlagValues:
@@ -192,19 +206,21 @@ def parse_metadata(
     )
 
 
-def check_columns(values: flags.FlagValues, metadata: ExportMetadata) -> None:
-    """A pair model needs --text_b_column with --input_file; a single one none."""
+def check_columns(
+    values: flags.FlagValues, metadata: ExportMetadata, files: str = "input_file"
+) -> None:
+    """A pair model needs --text_b_column with files to read; a single one none."""
     from app.errors import UsageError
 
-    if not values.input_file or metadata.is_pair == (values.text_b_column is not None):
+    pattern = values[files].value
+    if not pattern or metadata.is_pair == (values.text_b_column is not None):
         return
     if metadata.is_pair:
         fix = "This model takes sentence pairs: pass --text_b_column=COLUMN too."
     else:
         fix = "This model takes one text: drop --text_b_column."
     raise UsageError(
-        f"--input_file={values.input_file}: {fix} Received:"
-        f" text_b_column={values.text_b_column}"
+        f"--{files}={pattern}: {fix} Received: text_b_column={values.text_b_column}"
     )
 
 

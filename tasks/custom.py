@@ -185,13 +185,13 @@ class CsvProcessor(DataProcessor):
         if table_format(path) != "jsonl":
             _, header = next(records, (0, None))
         examples = []
-        columns = None
+        read_fields = None
         for line_number, record in records:
-            if columns is None:
+            if read_fields is None:
                 names = header if header is not None else list(record)
-                columns = self._resolve_columns(path, names, split)
+                read_fields = self.fields_reader(path, names, split)
+            values = read_fields(record, line_number)
             where = f"{path}, line {line_number}"
-            values = _read_fields(record, columns, header, where)
             if self.options.multi_label:
                 label = self._read_label_set(values["label"], where, split)
             else:
@@ -206,6 +206,23 @@ class CsvProcessor(DataProcessor):
                 )
             )
         return examples
+
+    def fields_reader(self, path: str, names: list, split: str):
+        """A function from one record of `path` and its line number to its
+        text, label and id fields, for the file whose header (or first JSON
+        object's keys) is `names`.
+
+        Raises:
+            DataError: a column flag names no column of `names`; the function
+                raises it for a bad record, named by file and line.
+        """
+        columns = self._resolve_columns(path, names, split)
+        header = None if table_format(path) == "jsonl" else names
+
+        def read_fields(record, line_number: int) -> dict:
+            return _read_fields(record, columns, header, f"{path}, line {line_number}")
+
+        return read_fields
 
     def _resolve_columns(self, path: str, names: list, split: str) -> dict:
         """Each column field's index (CSV, TSV) or key (JSON); None if unset.

@@ -56,31 +56,39 @@ def read_csv(path: str) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as error:
-            raise DataError(
-                f"{path}, line {first_line}: cannot read the CSV record: {error}."
-                " Check the quotes: a field that holds a quote, comma or line"
-                ' break is written in quotes, with inner quotes doubled ("").'
-            ) from error
+            raise csv_record_error(path, first_line, error) from error
         yield first_line, fields
+
+
+def csv_record_error(path: str, line_number: int, error: csv.Error) -> DataError:
+    return DataError(
+        f"{path}, line {line_number}: cannot read the CSV record: {error}."
+        " Check the quotes: a field that holds a quote, comma or line"
+        ' break is written in quotes, with inner quotes doubled ("").'
+    )
 
 
 def read_jsonl(path: str) -> Iterator[tuple[int, dict]]:
     """Yields `(line_number, object)` for each non-blank line of a JSON-lines file."""
     for line_number, text in read_lines(path):
-        if not text.strip():
-            continue
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise DataError(
-                f"{path}, line {line_number}: not a JSON object ({error.msg} at"
-                f" column {error.colno}). JSON-lines files hold one object per"
-                f" line. Received: line={text[:200]!r}"
-            ) from error
-        if not isinstance(record, dict):
-            raise DataError(
-                f"{path}, line {line_number}: expected a JSON object such as"
-                ' {"text": "...", "label": "..."}; JSON-lines files hold one'
-                f" object per line. Received: line={text[:200]!r}"
-            )
-        yield line_number, record
+        if text.strip():
+            yield line_number, parse_json_line(text, path, line_number)
+
+
+def parse_json_line(text: str, path: str, line_number: int) -> dict:
+    """The JSON object on one line; a DataError names the file and line if not."""
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataError(
+            f"{path}, line {line_number}: not a JSON object ({error.msg} at"
+            f" column {error.colno}). JSON-lines files hold one object per"
+            f" line. Received: line={text[:200]!r}"
+        ) from error
+    if not isinstance(record, dict):
+        raise DataError(
+            f"{path}, line {line_number}: expected a JSON object such as"
+            ' {"text": "...", "label": "..."}; JSON-lines files hold one'
+            f" object per line. Received: line={text[:200]!r}"
+        )
+    return record

@@ -21,14 +21,14 @@ def read_lines(path: str, keep_line_ends: bool = False) -> Iterator[tuple[int, s
     `keep_line_ends` (which a CSV reader needs for line breaks inside quotes).
     A byte order mark at the start of the file is dropped.
     """
-    for line_number, raw_line in enumerate(_read_raw_lines(path), start=1):
+    for line_number, raw_line in enumerate(read_raw_lines(path), start=1):
         text = decode_line(raw_line, path, line_number)
         if line_number == 1:
             text = text.removeprefix("\ufeff")
         yield line_number, text if keep_line_ends else text.rstrip("\r\n")
 
 
-def _read_raw_lines(path: str) -> Iterator[bytes]:
+def read_raw_lines(path: str) -> Iterator[bytes]:
     """The file's lines as bytes; a folder or an unreadable file is a DataError."""
     # GFile reads a folder as an empty file, which would read as "no rows".
     if tf.io.gfile.isdir(path):
@@ -68,9 +68,7 @@ def read_tsv(path: str) -> Iterator[tuple[int, list[str]]]:
     numbered_lines = read_lines(path)
     # Without quoting, every line is exactly one row, so the row's line number
     # is the number of lines the reader has consumed.
-    reader = csv.reader(
-        (text for _, text in numbered_lines), delimiter="\t", quotechar=None
-    )
+    reader = tsv_reader(text for _, text in numbered_lines)
     while True:
         try:
             columns = next(reader)
@@ -82,6 +80,11 @@ def read_tsv(path: str) -> Iterator[tuple[int, list[str]]]:
                 f"tab-separated columns: {error}. Fix or remove that line."
             ) from error
         yield reader.line_num, columns
+
+
+def tsv_reader(lines: Iterator[str]):
+    """A csv reader of tab-separated lines, quote characters read as text."""
+    return csv.reader(lines, delimiter="\t", quotechar=None)
 
 
 def decode_line(raw_line: bytes, path: str, line_number: int) -> str:

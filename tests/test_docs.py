@@ -244,10 +244,17 @@ def project_flags():
     return names
 
 
+def beam_pipeline_options():
+    """The options of Beam's runners, which app.batch_predict passes on."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    return set(PipelineOptions([]).get_all_options())
+
+
 def test_flags_the_docs_name_exist():
     documents = [ROOT / "README.md", ROOT / "bench" / "README.md"]
     documents += sorted((ROOT / "docs").glob("*.md"))
-    known = project_flags() | OTHER_PROGRAMS_FLAGS
+    known = project_flags() | OTHER_PROGRAMS_FLAGS | beam_pipeline_options()
     unknown = [
         f"{document.relative_to(ROOT)}: --{name}"
         for document in documents

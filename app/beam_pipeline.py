@@ -1,0 +1,183 @@
+"""The Beam pipeline of app/batch_predict.py: files -> rows -> RunInference
+on the export -> sharded text files, unreadable rows to a dead-letter output.
+
+Imported once TensorFlow is loaded, so that the command's flag mistakes show
+without Beam's and TensorFlow's start-up.
+"""
+
+import apache_beam as beam
+from absl import flags
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.ml.inference.base import (
+    KeyedModelHandler,
+    ModelHandler,
+    PredictionResult,
+    RunInference,
+)
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from app import predict
+
+# Rows are handed to the model in runs of this many batches, each run sorted
+# by length: a batch then pads to a length close to its own texts', as
+# app.predict's do, while a worker holds only one run of a file.
+BATCHES_PER_SORTED_RUN = 16
+DEAD_LETTERS = "dead_letters"
+DEAD_LETTER_COLUMNS = ["file", "line", "reason"]
+METRICS_NAMESPACE = "batch_predict"  # Of the counters rows and dead_letters.
+
+
+def build_pipeline(pipeline, values, metadata, paths: list[str], outputs) -> None:
+    """Files -> rows (bad ones to the dead letters) -> batched predictions;
+    `outputs` is the (path prefix, extension) of the output files."""
+    prefix, extension = outputs
+    rows = (
+        pipeline
+        | "Files" >> beam.Create(paths)
+        | "Spread files" >> beam.Reshuffle()
+        | "Read rows"
+        >> beam.ParDo(
+            ReadRows(csv_task(values), metadata.is_pair, values.batch_size)
+        ).with_outputs(DEAD_LETTERS, main="rows")
+    )
+    handler = KeyedModelHandler(
+        ExportModelHandler(values.model_dir, metadata, values.batch_size)
+    )
+    _ = (
+        rows.rows
+        | "Key by id" >> beam.Map(lambda row: (row_id(row), row.texts))
+        | "Predict" >> RunInference(handler)
+        | "Format" >> beam.Map(format_prediction, extension, metadata.columns)
+        | "Write" >> write_text(prefix, extension, ["id", *metadata.columns])
+    )
+    _ = (
+        rows[DEAD_LETTERS]
+        | "Format bad rows" >> beam.Map(format_bad_row, extension)
+        | "Write bad rows"
+        >> write_text(f"{prefix}_{DEAD_LETTERS}", extension, DEAD_LETTER_COLUMNS)
+    )
+
+
+def row_id(row) -> str:
+    return (
+        row.example_id
+        if row.example_id is not None
+        else f"{row.path}:{row.line_number}"
+    )
+
+
+def write_text(prefix: str, extension: str, columns: list[str]):
+    """Sharded text files; TSV shards each start with the header."""
+    header = "\t".join(columns) if extension == ".tsv" else None
+    return beam.io.WriteToText(prefix, file_name_suffix=extension, header=header)
+
+
+def format_prediction(keyed_result, extension: str, columns: list[str]) -> str:
+    key, result = keyed_result
+    return format_row(extension, ["id", *columns], [key, *result.inference])
+
+
+def format_bad_row(bad_row, extension: str) -> str:
+    # A TSV field holds no tab or line break.
+    reason = " ".join(bad_row.reason.split()) if extension == ".tsv" else bad_row.reason
+    values = [bad_row.path, bad_row.line_number, reason]
+    return format_row(extension, DEAD_LETTER_COLUMNS, values)
+
+
+def format_row(extension: str, columns: list[str], values: list) -> str:
+    """One output line, as app.predict writes it, without its line break
+    (WriteToText adds it)."""
+    if extension == ".jsonl":
+        return predict.format_jsonl_row(columns, values).rstrip("\n")
+    return predict.format_tsv_row(values).rstrip("\n")
+
+
+def csv_task(values: flags.FlagValues):
+    """The csv task's reader of the input files, with the column flags."""
+    from tasks import CsvProcessor, TaskOptions
+
+    return CsvProcessor(
+        TaskOptions(
+            test_file=values.input_pattern,
+            text_a_column=values.text_a_column,
+            text_b_column=values.text_b_column,
+            label_column=None,  # Labels, if the files have them, are not read.
+            id_column=values.id_column,
+        )
+    )
+
+
+class ReadRows(beam.DoFn):
+    """A file -> its rows, in runs sorted by length; bad rows to the
+    `dead_letters` output. Counts both."""
+
+    def __init__(self, processor, is_pair: bool, batch_size: int):
+        self.processor, self.is_pair = processor, is_pair
+        self.run_size = batch_size * BATCHES_PER_SORTED_RUN
+
+    def setup(self):
+        self.rows = Metrics.counter(METRICS_NAMESPACE, "rows")
+        self.bad_rows = Metrics.counter(METRICS_NAMESPACE, DEAD_LETTERS)
+
+    def process(self, path: str):
+        """The file's rows; a file that cannot be read is one dead letter, at
+        line 0, after the rows read before the failure."""
+        from tasks import DataError
+        from tasks.row_reader import BadRow, read_rows
+        from tasks.tsv import read_raw_lines
+
+        rows = read_rows(path, read_raw_lines(path), self.processor, self.is_pair)
+        run = []
+        try:
+            for row in rows:
+                if isinstance(row, BadRow):
+                    self.bad_rows.inc()
+                    yield beam.pvalue.TaggedOutput(DEAD_LETTERS, row)
+                    continue
+                self.rows.inc()
+                run.append(row)
+                if len(run) == self.run_size:
+                    yield from sorted_by_length(run)
+                    run = []
+        except DataError as error:
+            self.bad_rows.inc()
+            yield beam.pvalue.TaggedOutput(DEAD_LETTERS, BadRow(path, 0, str(error)))
+        yield from sorted_by_length(run)
+
+
+def sorted_by_length(rows: list) -> list:
+    return sorted(rows, key=lambda row: sum(map(len, row.texts)))
+
+
+class ExportModelHandler(ModelHandler):
+    """RunInference's view of an export: texts in, prediction columns out."""
+
+    def __init__(self, model_dir: str, metadata, batch_size: int):
+        super().__init__(min_batch_size=batch_size, max_batch_size=batch_size)
+        self.model_dir, self.metadata = model_dir, metadata
+
+    def load_model(self):
+        predict.load_tensorflow(quiet=True)
+        return predict.load_serving_function(self.model_dir, self.metadata)
+
+    def run_inference(self, batch, model, inference_args=None):
+        rows = predict.predict_batch(model, self.metadata, list(batch))
+        return [PredictionResult(texts, row) for texts, row in zip(batch, rows)]
+
+    def get_metrics_namespace(self) -> str:
+        return METRICS_NAMESPACE
+
+
+def run(values, pipeline_args: list[str], metadata, paths: list[str], outputs) -> dict:
+    """Runs the pipeline to its end; the rows and dead letters it counted."""
+    pipeline = beam.Pipeline(options=PipelineOptions(pipeline_args))
+    build_pipeline(pipeline, values, metadata, paths, outputs)
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    return {
+        counter.key.metric.name: counter.committed or 0
+        for counter in counters["counters"]
+        if counter.key.metric.name in ("rows", DEAD_LETTERS)
+    }
