@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tasks.errors import DataError
-from tasks.movie_reviews import read_scored_sentences
+from tasks.movie_reviews import read_scored_sentences, write_tsv
 
 SPLITS = ("train", "dev", "test")
 # The share of the neutral sentences kept for training's filler.
@@ -93,9 +93,7 @@ def write_long_reviews(source_path: str, output_dir: str, **options) -> dict:
     documents = build_long_reviews(read_scored_sentences(source_path), **options)
     os.makedirs(output_dir, exist_ok=True)
     for split, rows in documents.items():
-        with open(os.path.join(output_dir, f"{split}.tsv"), "w", encoding="utf-8") as f:
-            f.write("text\tlabel\n")
-            f.writelines(f"{text}\t{label}\n" for text, label in rows)
+        write_tsv(os.path.join(output_dir, f"{split}.tsv"), ("text", "label"), rows)
     return {split: len(rows) for split, rows in documents.items()}
 
 

@@ -146,7 +146,7 @@ def write_sst2_splits(
             f" folder you can write to. Received: output_dir={output_dir}"
         ) from error
     for split in ("train", "dev"):
-        _write_tsv(
+        write_tsv(
             os.path.join(output_dir, f"{split}.tsv"),
             ("sentence", "label"),
             splits[split],
@@ -155,10 +155,10 @@ def write_sst2_splits(
         (index, sentence) for index, (sentence, _) in enumerate(splits["test"])
     ]
     test_labels = [(index, label) for index, (_, label) in enumerate(splits["test"])]
-    _write_tsv(
+    write_tsv(
         os.path.join(output_dir, "test.tsv"), ("index", "sentence"), test_sentences
     )
-    _write_tsv(
+    write_tsv(
         os.path.join(output_dir, "test_labels.tsv"), ("index", "label"), test_labels
     )
     return {split: len(reviews) for split, reviews in splits.items()}
@@ -267,7 +267,7 @@ def _check_output_dir(output_dir: str) -> None:
         )
 
 
-def _write_tsv(path: str, header: Sequence[str], rows: Sequence[Sequence]) -> None:
+def write_tsv(path: str, header: Sequence[str], rows: Sequence[Sequence]) -> None:
     """Writes a header and rows, tab-separated, one per line, as UTF-8."""
     with tf.io.gfile.GFile(path, "w") as file:
         for row in (header, *rows):
