@@ -20,6 +20,7 @@ are: the DirectRunner runs here by default, and e.g.
 runs the same pipeline on Dataflow (docs/usage.md says what its workers need).
 """
 
+import difflib
 import logging
 import os
 import sys
@@ -68,6 +69,7 @@ def parse_flags(argv: list[str]) -> tuple[flags.FlagValues, list[str]]:
     flags.Error with a message that says what to pass."""
     values = define_flags()
     pipeline_args = values(argv, known_only=True)[1:]
+    check_no_mistyped_flags(pipeline_args, values)
     for name, what in [
         ("model_dir", "=EXPORT_DIR, the export of a training run"),
         ("input_pattern", "=PATH_OR_GLOB, the files to predict"),
@@ -76,6 +78,23 @@ def parse_flags(argv: list[str]) -> tuple[flags.FlagValues, list[str]]:
         if not values[name].value:
             raise flags.Error(f"Pass --{name}{what}")
     return values, pipeline_args
+
+
+def check_no_mistyped_flags(pipeline_args: list[str], values) -> None:
+    """flags.Error for a flag this command does not know that is close to one
+    it knows (`--batchsize`): Beam would drop it with only a warning. Other
+    unknown flags go to Beam, whose runners may define options of their own."""
+    own = [name for name in values if len(name) > 1]  # not the -h alias
+    for arg in pipeline_args:
+        if not arg.startswith("-"):
+            continue
+        name = arg.lstrip("-").split("=", 1)[0]
+        close = difflib.get_close_matches(name, own, n=1, cutoff=0.8)
+        if close:
+            raise flags.Error(
+                f"Unknown flag --{name}: did you mean --{close[0]}? (Flags this"
+                " command does not know are passed to Beam as pipeline options.)"
+            )
 
 
 def output_files(values: flags.FlagValues) -> tuple[str, str]:

@@ -12,6 +12,7 @@ import random
 
 import numpy as np
 import pytest
+from absl import flags
 
 from app import batch_predict, beam_pipeline, predict
 from tasks import CsvProcessor, DataError, TaskOptions
@@ -208,6 +209,17 @@ def test_the_output_format_comes_from_the_flag_or_the_prefix(flags, files):
         files,
         ["--runner=X"],
     )
+
+
+@pytest.mark.parametrize(
+    "typo, meant", [("batchsize", "batch_size"), ("id_colum", "id_column")]
+)
+def test_a_mistyped_flag_is_refused_not_passed_to_beam(typo, meant):
+    argv = ["batch_predict", "--model_dir=m", f"--{typo}=3", "--runner=X"]
+    with pytest.raises(
+        flags.Error, match=f"Unknown flag --{typo}: did you mean --{meant}"
+    ):
+        batch_predict.parse_flags(argv)
 
 
 def test_dead_letters_in_both_formats():
