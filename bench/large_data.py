@@ -20,12 +20,12 @@ From the repository root (`make bench-large` runs it):
 - train: `main.py --task_name=csv --do_train` on the N-row file, with
   --num_train_epochs chosen so that the run takes --train_steps steps.
 
-Each run is one process from start to exit: wall seconds and the peak
-resident memory from `wait4`, next to the machine's load average and the
-share of the CPUs other processes used meanwhile. The last lines give each
-part's peak RSS at the largest N over that at the smallest, against the
-target (<= 1.3x). --main_flags passes further flags to every main.py run,
-e.g. a streaming mode's, to compare them.
+Each run is one process from start to exit: wall seconds, CPU seconds
+(user + system) and the peak resident memory from `wait4`, next to the
+machine's load average and the share of the CPUs other processes used
+meanwhile. The last lines give each part's peak RSS at the largest N over
+that at the smallest, against the target (<= 1.3x). --main_flags passes
+further flags to every main.py run, e.g. a streaming mode's, to compare them.
 """
 
 import argparse
@@ -260,7 +260,8 @@ def measure(args, part: str, num_rows: int, model_dir: str) -> dict:
 def log_progress(record: dict) -> None:
     print(
         f"{record['part']:8} {record['rows']:>9,} rows: {record['seconds']:.1f} s, "
-        f"peak {record['peak_rss_mib']:.0f} MiB (load average "
+        f"{record['cpu_seconds']:.0f} CPU s, peak {record['peak_rss_mib']:.0f} MiB "
+        "(load average "
         f"{record['load_average_before'][0]:.2f} -> "
         f"{record['load_average_after'][0]:.2f}; others used "
         f"{record['other_cpu']:.0%} of the CPUs)",
@@ -290,15 +291,15 @@ def format_table(records: list[dict], part: str) -> str:
     lines = [
         f"{part}:",
         "",
-        "| rows | seconds | peak RSS MiB | load average (1 min, start -> end) "
-        "| others' CPU share |",
-        "|---|---|---|---|---|",
+        "| rows | seconds | CPU seconds | peak RSS MiB "
+        "| load average (1 min, start -> end) | others' CPU share |",
+        "|---|---|---|---|---|---|",
     ]
     for record in sorted(records, key=lambda r: r["rows"]):
         if record["part"] == part:
             lines.append(
                 f"| {record['rows']:,} | {record['seconds']:.1f} "
-                f"| {record['peak_rss_mib']:.0f} "
+                f"| {record['cpu_seconds']:.0f} | {record['peak_rss_mib']:.0f} "
                 f"| {record['load_average_before'][0]:.2f} -> "
                 f"{record['load_average_after'][0]:.2f} "
                 f"| {record['other_cpu']:.0%} |"
@@ -316,8 +317,9 @@ def ratio_line(records: list[dict], part: str) -> str | None:
     verdict = "ok" if ratio <= RSS_RATIO_TARGET else "MISS"
     return (
         f"{part}: peak RSS at {large['rows']:,} rows / at {small['rows']:,} rows = "
-        f"{ratio:.2f}x (target <= {RSS_RATIO_TARGET}x: {verdict}); time "
-        f"{large['seconds'] / small['seconds']:.2f}x"
+        f"{ratio:.2f}x (target <= {RSS_RATIO_TARGET}x: {verdict}); wall time "
+        f"{large['seconds'] / small['seconds']:.2f}x, CPU time "
+        f"{large['cpu_seconds'] / small['cpu_seconds']:.2f}x"
     )
 
 

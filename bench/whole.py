@@ -177,6 +177,7 @@ def run_process(command: list[str], log_path: str) -> dict:
     return {
         "seconds": seconds,
         "peak_rss_mib": usage.ru_maxrss / 1024,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "other_cpu": other_load.share(),
         "time_line": times[-1] if times else None,
     }

@@ -118,6 +118,7 @@ def record(part, rows, seconds, peak):
         "part": part,
         "rows": rows,
         "seconds": seconds,
+        "cpu_seconds": seconds * 1.5,
         "peak_rss_mib": peak,
         "load_average_before": (1.0, 0.5, 0.2),
         "load_average_after": (2.0, 1.0, 0.5),
@@ -134,11 +135,11 @@ def test_the_ratio_is_the_largest_peak_over_the_smallest_against_the_target():
     ]
     assert large_data.ratio_line(records, "predict") == (
         "predict: peak RSS at 1,000,000 rows / at 100,000 rows = 2.50x "
-        "(target <= 1.3x: MISS); time 6.42x"
+        "(target <= 1.3x: MISS); wall time 6.42x, CPU time 6.42x"
     )
-    assert "= 1.25x (target <= 1.3x: ok); time 2.00x" in large_data.ratio_line(
+    assert "= 1.25x (target <= 1.3x: ok); wall time 2.00x" in large_data.ratio_line(
         records, "train"
     )
     assert large_data.ratio_line(records[:1], "predict") is None
     table = large_data.format_table(records, "predict").splitlines()
-    assert table[4] == "| 100,000 | 40.0 | 1120 | 1.00 -> 2.00 | 25% |"
+    assert table[4] == "| 100,000 | 40.0 | 60 | 1120 | 1.00 -> 2.00 | 25% |"
