@@ -349,7 +349,9 @@ def main() -> None:
         with open(args.from_json, encoding="utf-8") as file:
             print_report(**json.load(file))
         return
-    parse_sizes(args.sizes), parse_parts(args.parts)  # fail before any work
+    # Bad flags fail here, before any data is written.
+    parse_sizes(args.sizes)
+    parse_parts(args.parts)
     report = {"args": vars(args), "machine": describe_machine(), "records": []}
     run_all(args, report)
     print_report(**report)
