@@ -81,3 +81,14 @@ bench: demo-data $(BENCH_STAMP)
 		--rounds=$(BENCH_ROUNDS) $(BENCH_FLAGS)
 	$(BIN)/python -m bench.whole --model_dir=$(DEMO_WEIGHTS) --data_dir=$(DEMO_DATA) \
 		--rounds=$(BENCH_ROUNDS) $(BENCH_WHOLE_FLAGS)
+
+# `make bench-large` (not part of `make bench`): peak memory and time of
+# main.py predicting and training 100 steps on 100,000 and 1,000,000 generated
+# rows (bench/large_data.py). E.g. BENCH_LARGE_FLAGS="--sizes=100000,3000000"
+# or BENCH_LARGE_FLAGS="--main_flags='--precision=float32'" to compare a mode.
+BENCH_LARGE_FLAGS ?=
+
+.PHONY: bench-large
+
+bench-large: demo-data
+	$(BIN)/python -m bench.large_data $(BENCH_LARGE_FLAGS)

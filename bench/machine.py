@@ -32,6 +32,16 @@ def describe_machine() -> dict:
     }
 
 
+def format_machine(machine: dict) -> str:
+    """One line of `describe_machine()`'s answer, for a report's header."""
+    load = ", ".join(f"{value:.2f}" for value in machine["load_average"])
+    return (
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, AVX512_BF16: "
+        f"{'yes' if machine['avx512_bf16'] else 'no'}; {machine['date']}; "
+        f"load average at the start {load}"
+    )
+
+
 def busy_cpu_seconds() -> float:
     """CPU seconds all CPUs spent busy since boot, steal included (/proc/stat)."""
     with open("/proc/stat", encoding="ascii") as file:

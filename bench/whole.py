@@ -36,7 +36,12 @@ import time
 
 import numpy as np
 
-from bench.machine import OtherLoad, describe_machine, wait_until_quiet
+from bench.machine import (
+    OtherLoad,
+    describe_machine,
+    format_machine,
+    wait_until_quiet,
+)
 from bench.run import check_pythons
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -172,6 +177,7 @@ def run_process(command: list[str], log_path: str) -> dict:
     return {
         "seconds": seconds,
         "peak_rss_mib": usage.ru_maxrss / 1024,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "other_cpu": other_load.share(),
         "time_line": times[-1] if times else None,
     }
@@ -478,11 +484,8 @@ def format_ratios(records: list[dict]) -> str:
 
 def format_header(machine: dict, records: list[dict], args) -> str:
     others = [r["other_cpu"] for r in records]
-    load = ", ".join(f"{value:.2f}" for value in machine["load_average"])
     return (
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, AVX512_BF16: "
-        f"{'yes' if machine['avx512_bf16'] else 'no'}; {machine['date']}; "
-        f"load average at the start {load}\n"
+        f"{format_machine(machine)}\n"
         f"{args.rounds} round(s), median (min-max). Share of the CPUs other "
         f"processes used during a measurement: median "
         f"{statistics.median(others):.0%}, max {max(others):.0%}"
