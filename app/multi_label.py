@@ -12,7 +12,6 @@ import logging
 import os
 
 import numpy as np
-import sklearn.metrics
 
 from app.config import RunConfig, multi_label_threshold
 
@@ -33,6 +32,8 @@ def micro_f1(targets: np.ndarray, predictions: np.ndarray) -> float:
 
 def macro_f1(targets: np.ndarray, predictions: np.ndarray) -> float:
     """The mean of the labels' F1 scores (a label never true nor predicted: 0)."""
+    import sklearn.metrics  # here, not at the top: loading it slows every run
+
     return float(
         sklearn.metrics.f1_score(
             np.asarray(targets, bool),

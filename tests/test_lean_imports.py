@@ -1,5 +1,7 @@
 """TensorFlow loads without scikit-learn; the metrics that need it import it."""
 
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -44,3 +46,17 @@ def test_per_class_metrics_are_sklearns_to_the_last_bit():
         assert metrics[f"eval_f1_{label}"] == float(f1[index])
     matrix = sklearn.metrics.confusion_matrix(targets, predictions, labels=classes)
     assert metrics["eval_confusion_matrix"] == matrix.tolist()
+
+
+def test_the_runner_loads_without_sklearn():
+    """A run whose metrics do not need scikit-learn never pays for loading it."""
+    code = (
+        "import sys, main; main.load_tensorflow(verbose=False); import app.runner; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
