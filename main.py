@@ -98,17 +98,11 @@ def main(argv, started: float | None = None):
 
 
 def main_and_exit(argv) -> None:
-    """Runs `main`, then ends the process without tearing TensorFlow down.
+    """Runs `main`, then ends the process without tearing TensorFlow down;
+    a run that raises exits the usual way."""
+    from app import console
 
-    By then every output is written and closed; the interpreter's clean-up of
-    TensorFlow's objects (traced functions, kernels, thread pools) writes
-    nothing and takes seconds. A run that raises exits the usual way.
-    """
-    status = main(argv, phase_times.process_start())
-    logging.shutdown()  # flushes the log handlers
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    console.exit_without_teardown(main(argv, phase_times.process_start()))
 
 
 define_flags()

@@ -26,15 +26,8 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
-# Calls of the predict function that run at once on CPU-only processes.
-CPU_PREDICT_CALLS_AT_ONCE = 2
-
-
-def runs_on_cpu_only() -> bool:
-    """Whether this process sees neither a GPU nor a TPU."""
-    return not (
-        tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU")
-    )
+# Looked up here by name, so tests can switch runs_on_cpu_only per test.
+from app.strategy import CPU_PREDICT_CALLS_AT_ONCE, runs_on_cpu_only
 
 
 def speedups_for_this_process() -> tuple[str, ...]:

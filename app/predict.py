@@ -21,6 +21,7 @@ run it, and `assets/export_metadata.json` in it gives the labels. With
 project's tokenizer packs the texts (app/predict_onnx.py).
 """
 
+import concurrent.futures
 import dataclasses
 import json
 import os
@@ -374,26 +375,39 @@ def has_data_rows(path: str) -> bool:
     return next(records, None) is not None
 
 
-def predict_examples(examples, metadata, serve, batch_size, progress) -> list[list]:
+def predict_examples(
+    examples, metadata, serve, batch_size, progress, calls: int = 1
+) -> list[list]:
     """Each example's prediction columns, in input order.
 
     Batches hold texts of similar length (sorted), so an export that pads
-    each batch to its longest text wastes little on padding.
+    each batch to its longest text wastes little on padding. `calls` batches
+    run at once from as many threads: a graph runs without Python's lock, so
+    on a CPU one batch's small ops leave the cores to the other's products.
     """
     order = sorted(
         range(len(examples)),
         key=lambda i: len(examples[i].text_a) + len(examples[i].text_b or ""),
     )
-    rows = [None] * len(examples)
-    for start in range(0, len(order), batch_size):
-        indices = order[start : start + batch_size]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+    def predict(indices: list[int]) -> list[list]:
         texts = [
             (examples[i].text_a, examples[i].text_b)[: len(metadata.text_names)]
             for i in indices
         ]
-        for i, row in zip(indices, predict_batch(serve, metadata, texts)):
-            rows[i] = row
-        progress.update(start + len(indices))
+        return predict_batch(serve, metadata, texts)
+
+    rows, done = [None] * len(examples), 0
+    pool = concurrent.futures.ThreadPoolExecutor(calls, "predict")
+    try:  # a failed batch stops the run without the batches queued after it
+        for indices, batch_rows in zip(batches, pool.map(predict, batches)):
+            for i, row in zip(indices, batch_rows):
+                rows[i] = row
+            done += len(indices)
+            progress.update(done)
+    finally:
+        pool.shutdown(cancel_futures=True)
     progress.finish()
     return rows
 
@@ -441,8 +455,20 @@ def check_output_folder(path: str | None) -> None:
 
 def predict_file(values, metadata: ExportMetadata, serve, examples, stdout, stderr):
     progress = Progress(len(examples), stderr)
-    rows = predict_examples(examples, metadata, serve, values.batch_size, progress)
+    rows = predict_examples(
+        examples, metadata, serve, values.batch_size, progress, calls_at_once(serve)
+    )
     write_predictions(values.output_file, metadata.columns, examples, rows, stdout)
+
+
+def calls_at_once(serve) -> int:
+    """Batches to run at once: two through a SavedModel on a CPU-only process;
+    one on an accelerator, and through ONNX Runtime, which has threads of its own."""
+    from app import predict_onnx, strategy
+
+    if isinstance(serve, predict_onnx.OnnxServe) or not strategy.runs_on_cpu_only():
+        return 1
+    return strategy.CPU_PREDICT_CALLS_AT_ONCE
 
 
 # === Formats ===
@@ -524,4 +550,6 @@ def run_as_command() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_as_command())
+    from app import console
+
+    console.exit_without_teardown(run_as_command())

@@ -11,6 +11,17 @@ from app.compat import BatchSafeMultiWorkerMirroredStrategy
 
 logger = logging.getLogger(__name__)
 
+# Calls of the predict function that run at once on CPU-only processes
+# (app/cpu_speedups.py, app/predict.py).
+CPU_PREDICT_CALLS_AT_ONCE = 2
+
+
+def runs_on_cpu_only() -> bool:
+    """Whether this process sees neither a GPU nor a TPU."""
+    return not (
+        tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU")
+    )
+
 
 def build_strategy(
     name: str = "auto",

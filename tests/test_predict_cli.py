@@ -130,6 +130,51 @@ def test_lines_are_predicted_as_they_arrive_in_batches_of_at_most_batch_size():
     assert list(batches) == [[(3, b"cd"), (4, b"e")], [(5, b"f")]]
 
 
+def byte_count_scores(text_a):
+    """A stand-in score model's outputs: each text's byte count."""
+    import tensorflow as tf
+
+    return {"score": tf.cast(tf.strings.length(text_a), tf.float32)[:, None]}
+
+
+@pytest.mark.parametrize("calls", [1, 2])
+def test_batches_run_side_by_side_keep_input_order(calls):
+    from tasks import InputExample
+
+    texts = [f"{'x' * (i * 7 % 23)}" for i in range(40)]  # lengths out of order
+    examples = [InputExample(str(i), t, None, None) for i, t in enumerate(texts)]
+    metadata = predict.ExportMetadata((), False, "score")
+    progress = predict.Progress(len(examples), io.StringIO())
+    rows = predict.predict_examples(
+        examples, metadata, byte_count_scores, 3, progress, calls
+    )
+    assert rows == [[float(len(t))] for t in texts]
+
+
+def test_a_failed_batch_side_by_side_reports_its_error():
+    from tasks import DataError, InputExample
+
+    def serve(text_a):
+        if b"bad" in text_a.numpy():
+            raise DataError("a bad text")
+        return byte_count_scores(text_a)
+
+    examples = [InputExample(str(i), "ok", None, None) for i in range(10)]
+    examples[5] = InputExample("5", "bad", None, None)
+    metadata = predict.ExportMetadata((), False, "score")
+    progress = predict.Progress(len(examples), io.StringIO())
+    with pytest.raises(DataError, match="a bad text"):
+        predict.predict_examples(examples, metadata, serve, 2, progress, calls=2)
+
+
+def test_calls_at_once_two_on_a_cpu_through_a_saved_model_one_through_onnx():
+    from app import predict_onnx
+
+    assert predict.calls_at_once(byte_count_scores) == 2  # tests see no GPU
+    onnx_serve = predict_onnx.OnnxServe.__new__(predict_onnx.OnnxServe)
+    assert predict.calls_at_once(onnx_serve) == 1
+
+
 def test_a_file_keeps_ids_and_order_and_writes_json_lines(pair_export, tmp_path):
     pairs = [("a", "the cat"), ('He said "no', "it"), ("the dog, a cat", "x")]
     input_path = tmp_path / "pairs.csv"
