@@ -180,9 +180,10 @@ def build_session(
         resolve_precision(config.precision, strategy)
     )
     num_train_steps = train_steps(config, data)
+    weights = not restores_every_weight(config)
     with strategy.scope():
         model = training.build_trainable_classifier(
-            lambda: load_backbone(pretrained),
+            lambda: load_backbone(pretrained, weights=weights),
             num_labels=data.num_labels,
             output_kind=data.processor.output_kind,
             cpu_speedups=config.cpu_speedups,
@@ -201,6 +202,14 @@ def build_session(
     return Session(config, strategy, model, preprocessor, None, is_chief(strategy))
 
 
+def restores_every_weight(config: RunConfig) -> bool:
+    """A run that does not train restores every weight from output_dir's
+    checkpoint, if it holds one: the pretrained weights need not be read."""
+    if config.do_train:
+        return False
+    return tf.train.latest_checkpoint(config.output_dir) is not None
+
+
 @phase_times.timed("load")
 def restore_checkpoints(session: Session) -> None:
     """Opens the run's checkpoints and restores the last step, if any."""
@@ -209,7 +218,8 @@ def restore_checkpoints(session: Session) -> None:
         config.output_dir if session.is_chief else worker_scratch_dir(config)
     )
     session.manager = training.build_checkpoint_manager(session.model, checkpoint_dir)
-    training.restore_latest(session.manager)
+    # Without the pretrained weights, a weight the checkpoint lacks is an error.
+    training.restore_latest(session.manager, complete=restores_every_weight(config))
 
 
 def run_steps(session: Session, data: TaskData) -> dict:

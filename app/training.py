@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from app import callbacks as run_callbacks
 from app.cpu_speedups import apply_cpu_speedups, speedups_for_this_process
+from app.errors import ConfigError
 from app.interrupts import stop_on_sigint
 from app.losses import build_loss
 from app.model import build_classifier, build_plain_copy
@@ -122,12 +123,30 @@ def build_checkpoint_manager(
     )
 
 
-def restore_latest(manager: tf.train.CheckpointManager) -> int:
-    """Restores the newest checkpoint, if any; returns the global step."""
+def restore_latest(manager: tf.train.CheckpointManager, complete: bool = False) -> int:
+    """Restores the newest checkpoint, if any; returns the global step.
+
+    `complete`: every variable of the model must be in the checkpoint.
+    """
     if manager.latest_checkpoint:
-        manager.checkpoint.restore(manager.latest_checkpoint).expect_partial()
+        status = manager.checkpoint.restore(manager.latest_checkpoint)
+        if complete:
+            check_every_variable_restored(status, manager.latest_checkpoint)
+        status.expect_partial()
         logger.info("Restored %s.", manager.latest_checkpoint)
     return global_step(manager.checkpoint.model)
+
+
+def check_every_variable_restored(status, checkpoint_path: str) -> None:
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as error:
+        raise ConfigError(
+            f"{checkpoint_path} lacks variables of this model"
+            f" ({str(error).splitlines()[0][:300]}). It was written by another"
+            " model: pass the --init_checkpoint that trained it, or another"
+            f" --output_dir. Received: checkpoint={checkpoint_path}"
+        ) from None
 
 
 def global_step(model: keras.Model) -> int:

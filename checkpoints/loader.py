@@ -169,15 +169,22 @@ def _read_original(init_checkpoint, vocab_file, bert_config_file) -> PretrainedB
     return pretrained
 
 
-def load_backbone(pretrained: PretrainedBert, dtype=None):
-    """Builds the keras-hub BertBackbone with the checkpoint's weights."""
+def load_backbone(pretrained: PretrainedBert, dtype=None, weights: bool = True):
+    """Builds the keras-hub BertBackbone with the checkpoint's weights.
+
+    `weights=False` builds the same backbone without reading its weights, for
+    a run that restores every weight from a checkpoint of its own.
+    """
     if pretrained.format == ORIGINAL:
+        if not weights:
+            config = original.backbone_config(pretrained.bert_config)
+            return keras_hub.models.BertBackbone(**config, dtype=dtype)
         return original.build_backbone(
             pretrained.original_files, pretrained.bert_config, dtype
         )
     try:
         backbone = keras_hub.models.BertBackbone.from_preset(
-            pretrained.path, dtype=dtype
+            pretrained.path, dtype=dtype, load_weights=weights
         )
     except (OSError, ValueError, KeyError, SafetensorError) as error:
         raise CheckpointError(
@@ -186,6 +193,8 @@ def load_backbone(pretrained: PretrainedBert, dtype=None):
             "convert the weights again, with the config they came with."
         ) from error
     _check_vocabulary_size(pretrained, backbone.vocabulary_size)
+    if not weights:
+        return backbone
     logger.info(
         "Loaded %d weights from %s (%s).",
         len(backbone.weights),

@@ -332,3 +332,23 @@ def test_a_failed_weight_load_shows_shapes_not_values(huggingface_dir, tmp_path)
     message = str(error.value)
     assert "variable.shape=(8, 32), Received: value.shape=(8, 16)" in message
     assert "\n" not in message and "value=[[" not in message
+
+
+@pytest.mark.parametrize("fixture", ["huggingface_dir", "original_dir"])
+def test_a_backbone_without_weights_has_the_shapes_but_not_the_weights(
+    fixture, request
+):
+    """What a run that restores its own checkpoint builds: the same backbone,
+    its pretrained weights not loaded."""
+    path = request.getfixturevalue(fixture)
+    if fixture == "original_dir":
+        path = os.path.join(path, "bert_model.ckpt")
+    pretrained = read_pretrained(path)
+    loaded = load_backbone(pretrained)
+    built = load_backbone(pretrained, weights=False)
+    assert {**built.get_config(), "name": ""} == {**loaded.get_config(), "name": ""}
+    assert [w.shape for w in built.weights] == [w.shape for w in loaded.weights]
+    embeddings = [w.path for w in loaded.weights].index("token_embedding/embeddings")
+    assert not np.allclose(
+        built.weights[embeddings].numpy(), loaded.weights[embeddings].numpy()
+    )
