@@ -176,9 +176,10 @@ def build_session(
     Reads nothing from output_dir: `restore_checkpoints` does, once it is locked.
     """
     configure_determinism(config)
-    keras.mixed_precision.set_global_policy(
-        resolve_precision(config.precision, strategy)
-    )
+    precision = resolve_precision(config.precision, strategy)
+    if not config.do_train:  # built in the precision it runs in: no copy
+        precision = inference_precision(config, precision)
+    keras.mixed_precision.set_global_policy(precision)
     num_train_steps = train_steps(config, data)
     weights = not restores_every_weight(config)
     with strategy.scope():

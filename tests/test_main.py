@@ -155,6 +155,32 @@ def test_eval_only_restores_the_trained_checkpoint(
     assert abs(float(second["eval_loss"]) - float(first["eval_loss"])) < 1e-5
 
 
+def test_a_run_that_does_not_train_is_built_in_the_precision_it_predicts_in(
+    trained_mrpc, shared_mrpc_dir, huggingface_dir, tmp_path, monkeypatch
+):
+    """--precision=auto predicting in mixed_bfloat16 (here: a CPU with AMX)
+    builds that model from the start: no float32 model to copy from."""
+    from app import strategy, training
+    from tests.test_strategy import INTEL_AMX, write_cpuinfo
+
+    monkeypatch.setattr(strategy, "CPUINFO_PATH", write_cpuinfo(tmp_path, INTEL_AMX))
+    copies = []
+    monkeypatch.setattr(training, "single_process_copy", copies.append)
+    output_dir = copy_of(trained_mrpc[1], tmp_path)
+    flags = original_flags(shared_mrpc_dir, huggingface_dir, output_dir)
+    flags = [f for f in flags if not f.startswith(("--do_train", "--do_eval"))]
+    result = run_main(*flags, "--export_formats=none")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Evaluation and prediction: mixed_bfloat16" in result.stderr
+    assert copies == []
+    read = lambda path: np.loadtxt(path, delimiter="\t")  # noqa: E731
+    np.testing.assert_allclose(
+        read(output_dir / "test_results.tsv"),
+        read(trained_mrpc[1] / "test_results.tsv"),
+        atol=2e-2,  # bfloat16 products against the float32 run
+    )
+
+
 def assert_clean_error(result, *fragments):
     """Exit status 1, no traceback, and every fragment in stderr."""
     assert result.returncode == 1, result.stderr[-3000:]
