@@ -233,18 +233,36 @@ def batch_inputs(packed: PackedExamples, preprocessor, index: tf.Tensor) -> dict
     Padded to the preprocessor's `padded_length` of the batch's longest
     example: its multiple with `trim_to_longest`, else `sequence_length`.
     """
-    token_ids = tf.gather(packed.token_ids, index)
+    return pad_rows(
+        tf.gather(packed.token_ids, index),
+        tf.gather(packed.segment_ids, index),
+        preprocessor,
+        batch_size=index.shape[0],
+    )
+
+
+def pad_rows(
+    token_ids: tf.RaggedTensor,
+    segment_ids: tf.RaggedTensor,
+    preprocessor,
+    batch_size: int | None,
+) -> dict:
+    """One batch of packed rows as model inputs, padded as `batch_inputs` says.
+
+    `batch_size`: the batch's static size, or None where it may vary.
+    """
     lengths = token_ids.row_lengths()
     length = preprocessor.padded_length(tf.reduce_max(lengths))
-    shape = [index.shape[0], length if isinstance(length, int) else None]
+    shape = [batch_size, length if isinstance(length, int) else None]
+    num_rows = tf.cast(token_ids.nrows(), tf.int32)
 
     def pad(rows, value):
-        dense = rows.to_tensor(value, shape=tf.stack([tf.size(index), length]))
+        dense = rows.to_tensor(value, shape=tf.stack([num_rows, length]))
         return tf.ensure_shape(dense, shape)
 
     return {
         "token_ids": pad(token_ids, preprocessor.pad_token_id),
-        "segment_ids": pad(tf.gather(packed.segment_ids, index), 0),
+        "segment_ids": pad(segment_ids, 0),
         "padding_mask": tf.ensure_shape(
             tf.sequence_mask(lengths, length, dtype=tf.bool), shape
         ),
@@ -280,7 +298,7 @@ def build_train_dataset(
             ),
             num_parallel_calls=AUTOTUNE,
         )
-        .apply(_prefetch_without_autotuning)
+        .apply(prefetch_without_autotuning)
     )
 
 
@@ -320,11 +338,11 @@ def build_inference_dataset(
             lambda index: batch_inputs(packed, preprocessor, index),
             num_parallel_calls=AUTOTUNE,
         )
-        .apply(_prefetch_without_autotuning)
+        .apply(prefetch_without_autotuning)
     )
 
 
-def _prefetch_without_autotuning(dataset: tf.data.Dataset) -> tf.data.Dataset:
+def prefetch_without_autotuning(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """Two batches ahead, with tf.data's autotuning off for the whole pipeline.
 
     Batches are gathered from packed rows, so they are cheap and need no

@@ -114,10 +114,16 @@ def read_record(output_dir: str) -> dict | None:
 def hash_examples(examples) -> str:
     """sha256 over a split's examples (guid, texts, label), in order."""
     digest = hashlib.sha256()
+    update_examples_hash(digest, examples)
+    return digest.hexdigest()
+
+
+def update_examples_hash(digest, examples) -> None:
+    """Adds `examples` to `digest`: a split hashed in chunks as it streams
+    gets the hash `hash_examples` gives the whole list."""
     for example in examples:
         for value in (example.guid, example.text_a, example.text_b, example.label):
             digest.update(repr(value).encode("utf-8"))
-    return digest.hexdigest()
 
 
 def hash_checkpoint(path: str) -> str:

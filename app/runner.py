@@ -16,7 +16,7 @@ from app.callbacks import PeriodicEvaluation, batches_done
 from app.class_weights import describe as describe_class_weights
 from app.class_weights import resolve_class_weights
 from app.compat import check_accumulation_replicas
-from app.config import NO_EXPORT, SAVED_MODEL, RunConfig, validate
+from app.config import NO_EXPORT, SAMPLE_LIMITS, SAVED_MODEL, RunConfig, validate
 from app.errors import ConfigError
 from app.evaluation import evaluate_dev, run_evaluation
 from app.export import export_saved_model
@@ -41,6 +41,7 @@ from app.strategy import (
     resolve_pad_to_multiple_of,
     resolve_precision,
 )
+from app.streaming import cache_streamed_splits, feature_cache_root, streams_split
 from app.task_data import TaskData, pack_task_data
 from checkpoints import (
     load_backbone,
@@ -122,11 +123,23 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
             export_dir_of(config), config.output_dir, config.overwrite_output_dir
         )
     check_format_dirs(config.export_format_names, config.output_dir)
-    # Packed before the model is built: --long_text=chunks trains on windows,
-    # so the step count comes from the packed rows.
     preprocessor = build_preprocessor(config, pretrained)
-    data = pack_task_data(data, preprocessor)
-    session = build_session(config, strategy, pretrained, data, preprocessor)
+    with feature_cache_root(config) as cache_root:
+        # Streamed splits are cached before output_dir is locked: a bad row
+        # stops the run as one read into memory does.
+        if is_chief(strategy):  # the chief alone predicts
+            data = cache_streamed_splits(config, data, preprocessor, cache_root)
+            data_hashes.update({s: c.data_sha256 for s, c in data.cached.items()})
+        # Packed before the model is built: --long_text=chunks trains on
+        # windows, so the step count comes from the packed rows.
+        data = pack_task_data(data, preprocessor)
+        session = build_session(config, strategy, pretrained, data, preprocessor)
+        return run_session(session, data, identity, data_hashes)
+
+
+def run_session(session: Session, data: TaskData, identity, data_hashes) -> dict:
+    """Runs each step once the model is built; the chief holds output_dir."""
+    config = session.config
     if not session.is_chief:  # it writes to a scratch folder of its own
         restore_checkpoints(session)
         return run_steps(session, data)
@@ -381,15 +394,20 @@ def read_task_data(config: RunConfig) -> TaskData:
             return None
         return first_samples(processor.get_examples(data_dir, split), config, split)
 
+    # A streamed split is read later, once, into its feature cache.
+    streamed = ("test",) if config.do_predict else ()
+    streamed = tuple(s for s in streamed if streams_split(config, processor, s))
+
     data = TaskData(
         processor=processor,
         labels=processor.get_labels(),
         train=train,
         dev=read("dev", config.do_eval),
-        test=read("test", config.do_predict),
+        test=read("test", config.do_predict and "test" not in streamed),
         class_weights=resolve_class_weights(
             config.class_weights, processor.get_labels(), train, processor.output_kind
         ),
+        streamed=streamed,
     )
     if config.do_train:
         logger.info(
@@ -400,14 +418,6 @@ def read_task_data(config: RunConfig) -> TaskData:
         if examples is not None:
             logger.info("Read %d %s examples.", len(examples), split)
     return data
-
-
-# The flag that keeps the first N examples of each split, for quick runs.
-SAMPLE_LIMITS = {
-    "train": "max_train_samples",
-    "dev": "max_eval_samples",
-    "test": "max_predict_samples",
-}
 
 
 def first_samples(examples: list, config: RunConfig, split: str) -> list:
@@ -550,6 +560,7 @@ def write_data_files(config: RunConfig, data: TaskData) -> dict:
         task_name=processor.name,
         output_kind=processor.output_kind,
         long_text=config.long_text,
+        cached=data.cached,
     )
     logger.info("%s", format_data_report(report))
     paths = {"data_report": os.path.join(config.output_dir, "data_report.json")}

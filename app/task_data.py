@@ -3,6 +3,7 @@
 import dataclasses
 
 from app import phase_times
+from app.feature_cache import FeatureCache
 from app.input_pipeline import PackedExamples, pack_splits
 from tasks import DataProcessor
 
@@ -13,7 +14,8 @@ class TaskData:
 
     `packed` holds each of them tokenized and packed (`pack_task_data`):
     training, every evaluation, prediction and the data report read those
-    rows, so a split is tokenized once per process.
+    rows, so a split is tokenized once per process. A streamed split has
+    no examples in memory: its rows are in `cached`, on disk.
     """
 
     processor: DataProcessor
@@ -24,6 +26,10 @@ class TaskData:
     packed: dict[str, PackedExamples] = dataclasses.field(default_factory=dict)
     # Each label's training loss weight (`--class_weights`); None: unweighted.
     class_weights: dict[str, float] | None = None
+    # Splits read as a stream (None above), and their feature caches once
+    # built (`app.streaming`).
+    streamed: tuple[str, ...] = ()
+    cached: dict[str, FeatureCache] = dataclasses.field(default_factory=dict)
 
     def splits(self) -> dict:
         """The splits that were read, by name."""

@@ -14,7 +14,7 @@ import copy
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import tensorflow as tf
 
@@ -79,17 +79,26 @@ class CsvProcessor(DataProcessor):
             DataError: no file for the split, a file that cannot be read, a bad
                 row (named by file and line), or a split without examples.
         """
-        examples = []
+        return list(self.iter_examples(data_dir, split))
+
+    def iter_examples(self, data_dir: str, split: str) -> Iterator[InputExample]:
+        """The examples of `get_examples` one at a time, for splits that stream.
+
+        Raises:
+            DataError: as `get_examples`, when the bad row is reached.
+        """
+        num_examples = 0
         label_types = _LabelTypes()
-        for path in self._find_files(data_dir, split):
-            examples += self._read_file(path, split, len(examples), label_types)
-        if not examples:
+        for path in self.find_files(data_dir, split):
+            for example in self._read_file(path, split, num_examples, label_types):
+                num_examples += 1
+                yield example
+        if not num_examples:
             raise DataError(
                 f"No examples in the {split} split: {self.files[split]} holds no"
                 " data rows. Check that the flag names the right file."
                 f" Received: {split}_file={self.files[split]}"
             )
-        return examples
 
     def resolve_labels(
         self,
@@ -152,7 +161,7 @@ class CsvProcessor(DataProcessor):
             f" label_counts={dict(counts)}"
         )
 
-    def _find_files(self, data_dir: str, split: str) -> list[str]:
+    def find_files(self, data_dir: str, split: str) -> list[str]:
         """The files a split flag names, globs expanded in sorted order."""
         pattern = self.files.get(split)
         if not pattern:
@@ -178,15 +187,14 @@ class CsvProcessor(DataProcessor):
 
     def _read_file(
         self, path: str, split: str, first_index: int, label_types: "_LabelTypes"
-    ) -> list[InputExample]:
+    ) -> Iterator[InputExample]:
         """The examples of one file; `first_index` numbers their guids."""
         records = read_records(path)
         header = None
         if table_format(path) != "jsonl":
             _, header = next(records, (0, None))
-        examples = []
         read_fields = None
-        for line_number, record in records:
+        for index, (line_number, record) in enumerate(records, start=first_index):
             if read_fields is None:
                 names = header if header is not None else list(record)
                 read_fields = self.fields_reader(path, names, split)
@@ -196,16 +204,13 @@ class CsvProcessor(DataProcessor):
                 label = self._read_label_set(values["label"], where, split)
             else:
                 label = self._read_label(values["label"], where, label_types)
-            examples.append(
-                InputExample(
-                    guid=f"{split}-{first_index + len(examples)}",
-                    text_a=values["text_a"],
-                    text_b=values.get("text_b"),
-                    label=label,
-                    example_id=values.get("id"),
-                )
+            yield InputExample(
+                guid=f"{split}-{index}",
+                text_a=values["text_a"],
+                text_b=values.get("text_b"),
+                label=label,
+                example_id=values.get("id"),
             )
-        return examples
 
     def fields_reader(self, path: str, names: list, split: str):
         """A function from one record of `path` and its line number to its

@@ -1,0 +1,249 @@
+"""The on-disk feature cache of a streamed split: its rows tokenized once.
+
+`OUTPUT_DIR/feature_cache/<key>/` holds, in input order:
+
+    rows.tfrecord       one tf.train.Example per packed row: token_ids,
+                        segment_ids, as the preprocessor packs them (unpadded)
+    ids.txt             each example's id: its --id_column value, else its
+                        0-based row number in the split
+    lengths.int32       each row's packed length, for padding per batch
+    document_ids.int64  each row's example (--long_text=chunks only)
+    token_counts.int64  each example's WordPieces before truncation, and
+    unknown_counts.int64  the [UNK]s among them (the data report)
+    meta.json           example and row counts, the split's sha256
+
+The key hashes everything the rows depend on (the files' content, the
+vocabulary, casing, max_seq_length, the task and its options, --long_text),
+so a changed input makes a new key and never reuses old rows. A cache is
+written into a temporary folder and renamed into place once complete: a
+killed run never leaves a half cache that a later run would reuse.
+"""
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from app.input_pipeline import (
+    AUTOTUNE,
+    pack_examples,
+    pad_rows,
+    prefetch_without_autotuning,
+)
+from app.long_text import CHUNKS, check_pairs_fit_windows
+from app.results import example_id
+from app.run_record import update_examples_hash
+from tasks import InputExample
+from tasks.dataset import build_dataset
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1  # bump when the files above change
+RECORDS_NAME = "rows.tfrecord"
+IDS_NAME = "ids.txt"
+META_NAME = "meta.json"
+# name -> dtype of the raw arrays beside the records
+ARRAYS = {
+    "lengths": np.int32,
+    "document_ids": np.int64,
+    "token_counts": np.int64,
+    "unknown_counts": np.int64,
+}
+CHUNK_SIZE = 1024  # examples packed at a time: memory stays flat in the rows
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureCache:
+    """A complete cache folder and what its meta.json says."""
+
+    directory: str
+    split: str
+    num_examples: int
+    num_rows: int  # examples, or their windows with --long_text=chunks
+    data_sha256: str  # run_record.hash_examples of the split's examples
+
+    @property
+    def records_path(self) -> str:
+        return os.path.join(self.directory, RECORDS_NAME)
+
+    def read_array(self, name: str) -> np.ndarray | None:
+        """One of `ARRAYS`; None for document_ids where rows are examples."""
+        path = os.path.join(self.directory, f"{name}.{np.dtype(ARRAYS[name]).name}")
+        if not os.path.exists(path):
+            return None
+        return np.fromfile(path, dtype=ARRAYS[name])
+
+    def read_ids(self) -> Iterator[str]:
+        """Each example's id, in input order, read as needed."""
+        with open(os.path.join(self.directory, IDS_NAME), encoding="utf-8") as file:
+            for line in file:
+                yield line.rstrip("\n")
+
+
+def cache_key(paths: Iterable[str], vocabulary: list[str], settings: dict) -> str:
+    """sha256 of the files' content (in order), the vocabulary and `settings`."""
+    digest = hashlib.sha256(f"feature cache {FORMAT_VERSION}\n".encode())
+    digest.update(json.dumps(settings, sort_keys=True).encode("utf-8"))
+    digest.update("\n".join(vocabulary).encode("utf-8"))
+    for path in paths:
+        with tf.io.gfile.GFile(path, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0end of file\0")
+    return digest.hexdigest()
+
+
+def open_feature_cache(directory: str) -> FeatureCache | None:
+    """The complete cache in `directory`, or None if there is none."""
+    path = os.path.join(directory, META_NAME)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as file:
+        meta = json.load(file)
+    return FeatureCache(directory=directory, **meta)
+
+
+def build_feature_cache(
+    directory: str,
+    split: str,
+    examples: Iterable[InputExample],
+    preprocessor,
+    is_pair: bool,
+) -> FeatureCache:
+    """Packs `examples` in one pass into a cache at `directory`.
+
+    Raises what reading `examples` raises (a DataError naming a bad row's
+    file and line), leaving no folder behind.
+    """
+    temporary = f"{directory}.tmp-{os.getpid()}"
+    shutil.rmtree(temporary, ignore_errors=True)
+    os.makedirs(temporary)
+    try:
+        meta = write_rows(temporary, split, examples, preprocessor, is_pair)
+        with open(os.path.join(temporary, META_NAME), "w", encoding="utf-8") as file:
+            json.dump(meta, file, indent=2)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    try:
+        os.rename(temporary, directory)
+    except OSError:  # another run finished the same cache first
+        shutil.rmtree(temporary, ignore_errors=True)
+    return open_feature_cache(directory)
+
+
+def write_rows(
+    directory: str, split: str, examples: Iterable[InputExample], preprocessor, is_pair
+) -> dict:
+    """The cache's files, `CHUNK_SIZE` examples at a time; returns its meta."""
+    digest = hashlib.sha256()
+    num_examples = num_rows = 0
+    arrays = {name: open_array(directory, name) for name in ARRAYS}
+    ids_file = open(os.path.join(directory, IDS_NAME), "w", encoding="utf-8")
+    with tf.io.TFRecordWriter(os.path.join(directory, RECORDS_NAME)) as writer:
+        for chunk in chunks(examples, CHUNK_SIZE):
+            update_examples_hash(digest, chunk)
+            if is_pair and preprocessor.long_text == CHUNKS:
+                check_pairs_fit_windows(split, chunk, preprocessor)
+            dataset = build_dataset(chunk, [], is_pair, with_labels=False)
+            packed = pack_examples(dataset, preprocessor, CHUNK_SIZE)
+            token_ids = packed.token_ids.to_list()
+            segment_ids = packed.segment_ids.to_list()
+            for row_token_ids, row_segment_ids in zip(token_ids, segment_ids):
+                writer.write(serialize_row(row_token_ids, row_segment_ids))
+            ids_file.writelines(
+                f"{example_id(example, num_examples + index)}\n"
+                for index, example in enumerate(chunk)
+            )
+            packed.lengths.astype(np.int32).tofile(arrays["lengths"])
+            packed.token_counts.tofile(arrays["token_counts"])
+            packed.unknown_counts.tofile(arrays["unknown_counts"])
+            if packed.document_ids is not None:
+                (packed.document_ids + num_examples).tofile(arrays["document_ids"])
+            num_examples += len(chunk)
+            num_rows += len(packed)
+    ids_file.close()
+    for name, file in arrays.items():
+        file.close()
+        if name == "document_ids" and preprocessor.long_text != CHUNKS:
+            os.remove(file.name)
+    return {
+        "split": split,
+        "num_examples": num_examples,
+        "num_rows": num_rows,
+        "data_sha256": digest.hexdigest(),
+    }
+
+
+def open_array(directory: str, name: str):
+    return open(os.path.join(directory, f"{name}.{np.dtype(ARRAYS[name]).name}"), "wb")
+
+
+def chunks(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def serialize_row(token_ids: list[int], segment_ids: list[int]) -> bytes:
+    """One packed row as a tf.train.Example."""
+    feature = {
+        "token_ids": tf.train.Feature(int64_list=tf.train.Int64List(value=token_ids)),
+        "segment_ids": tf.train.Feature(
+            int64_list=tf.train.Int64List(value=segment_ids)
+        ),
+    }
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    return example.SerializeToString()
+
+
+# How rows.tfrecord is parsed: each feature a (batch, None) ragged tensor.
+ROW_FEATURES = {
+    "token_ids": tf.io.RaggedFeature(tf.int64),
+    "segment_ids": tf.io.RaggedFeature(tf.int64),
+}
+
+
+def build_cache_dataset(
+    records_path: str,
+    num_rows: int,
+    preprocessor,
+    batch_size: int,
+    pad_to_whole_batches: bool = False,
+) -> tf.data.Dataset:
+    """Batches of model inputs read from a feature cache's rows, in input order.
+
+    The rows stream from disk (`app.feature_cache`), so memory does not grow
+    with their number; each batch is padded as `build_inference_dataset`'s.
+    With `pad_to_whole_batches` (TPUs), the last batch is filled with empty
+    examples; the caller keeps only the first `num_rows` predictions.
+    """
+    rows = tf.data.TFRecordDataset(records_path)
+    if pad_to_whole_batches:
+        empty = serialize_row(
+            [preprocessor.cls_token_id, preprocessor.sep_token_id], [0, 0]
+        )
+        filler = tf.data.Dataset.from_tensors(empty).repeat(-num_rows % batch_size)
+        rows = rows.concatenate(filler)
+
+    def parse(serialized):
+        row = tf.io.parse_example(serialized, ROW_FEATURES)
+        return pad_rows(
+            tf.cast(row["token_ids"], tf.int32),
+            tf.cast(row["segment_ids"], tf.int32),
+            preprocessor,
+            batch_size=batch_size if pad_to_whole_batches else None,
+        )
+
+    return (
+        rows.batch(batch_size, drop_remainder=pad_to_whole_batches)
+        .map(parse, num_parallel_calls=AUTOTUNE)
+        .apply(prefetch_without_autotuning)
+    )
