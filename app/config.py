@@ -306,11 +306,13 @@ class RunConfig:
     # === Data bigger than memory ===
     data_in_memory: str = setting(
         "auto",
-        "How the csv task's test split is predicted. true: read into memory. "
-        "false: streamed in one pass through an on-disk feature cache, so memory "
-        "does not grow with the number of rows. auto: streamed when its files "
-        "are big (STREAM_BYTES in app/streaming.py). Training and dev data, and "
-        "the GLUE tasks' files, are always read into memory.",
+        "How the csv task reads its train and test splits. true: into memory. "
+        "false: streamed into an on-disk feature cache, which training and "
+        "prediction read back, so memory does not grow with the number of rows "
+        "(training data is read once more first, for its labels). auto: a "
+        "split streams when its files are big (STREAM_BYTES in "
+        "app/streaming.py). Dev data and the GLUE tasks' files are always read "
+        "into memory.",
         choices=DATA_IN_MEMORY_MODES,
     )
     feature_cache: bool = setting(
@@ -395,7 +397,7 @@ def validate(config: RunConfig) -> RunConfig:
 def _validate_streaming(config: RunConfig) -> None:
     if config.data_in_memory == "false" and not is_custom_task(config):
         raise ConfigError(
-            "--data_in_memory=false streams the csv task's test split; the "
+            "--data_in_memory=false streams the csv task's files; the "
             f"{config.task_name} task's files are read into memory. Drop the flag "
             f"or use --task_name=csv. Received: task_name={config.task_name}, "
             "data_in_memory=false"

@@ -3,7 +3,8 @@
 `OUTPUT_DIR/feature_cache/<key>/` holds, in input order:
 
     rows.tfrecord       one tf.train.Example per packed row: token_ids,
-                        segment_ids, as the preprocessor packs them (unpadded)
+                        segment_ids, as the preprocessor packs them (unpadded),
+                        the row's length and, for training, its label
     ids.txt             each example's id: its --id_column value, else its
                         0-based row number in the split
     lengths.int32       each row's packed length, for padding per batch
@@ -19,6 +20,7 @@ written into a temporary folder and renamed into place once complete: a
 killed run never leaves a half cache that a later run would reuse.
 """
 
+import collections
 import dataclasses
 import hashlib
 import itertools
@@ -26,7 +28,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -40,7 +42,8 @@ from app.input_pipeline import (
 from app.long_text import CHUNKS, check_pairs_fit_windows
 from app.results import example_id
 from app.run_record import update_examples_hash
-from tasks import InputExample
+from tasks import InputExample, OutputKind
+from tasks.custom import label_counts
 from tasks.dataset import build_dataset
 
 logger = logging.getLogger(__name__)
@@ -57,6 +60,8 @@ ARRAYS = {
     "unknown_counts": np.int64,
 }
 CHUNK_SIZE = 1024  # examples packed at a time: memory stays flat in the rows
+SHUFFLE_BUFFER = 10_000  # training rows shuffled at once (serialized, small)
+WINDOW_BATCHES = 64  # length bucketing sorts windows of this many batches
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +73,10 @@ class FeatureCache:
     num_examples: int
     num_rows: int  # examples, or their windows with --long_text=chunks
     data_sha256: str  # run_record.hash_examples of the split's examples
+    # Labelled splits: the label feature's {"dtype", "shape"} and the
+    # examples per label (`tasks.custom.label_counts`); None for test.
+    label_spec: dict | None = None
+    label_counts: dict[str, int] | None = None
 
     @property
     def records_path(self) -> str:
@@ -116,8 +125,13 @@ def build_feature_cache(
     examples: Iterable[InputExample],
     preprocessor,
     is_pair: bool,
+    label_list: Sequence[str] | None = None,
+    output_kind: OutputKind = OutputKind.CLASSES,
 ) -> FeatureCache:
     """Packs `examples` in one pass into a cache at `directory`.
+
+    With `label_list`, each row also keeps its label: the class id, the
+    score, or the 0/1 per label (`tasks.dataset.build_targets`).
 
     Raises what reading `examples` raises (a DataError naming a bad row's
     file and line), leaving no folder behind.
@@ -126,7 +140,9 @@ def build_feature_cache(
     shutil.rmtree(temporary, ignore_errors=True)
     os.makedirs(temporary)
     try:
-        meta = write_rows(temporary, split, examples, preprocessor, is_pair)
+        meta = write_rows(
+            temporary, split, examples, preprocessor, is_pair, label_list, output_kind
+        )
         with open(os.path.join(temporary, META_NAME), "w", encoding="utf-8") as file:
             json.dump(meta, file, indent=2)
     except BaseException:
@@ -140,11 +156,19 @@ def build_feature_cache(
 
 
 def write_rows(
-    directory: str, split: str, examples: Iterable[InputExample], preprocessor, is_pair
+    directory: str,
+    split: str,
+    examples: Iterable[InputExample],
+    preprocessor,
+    is_pair: bool,
+    label_list: Sequence[str] | None,
+    output_kind: OutputKind,
 ) -> dict:
     """The cache's files, `CHUNK_SIZE` examples at a time; returns its meta."""
     digest = hashlib.sha256()
     num_examples = num_rows = 0
+    counts = collections.Counter()
+    with_labels = label_list is not None
     arrays = {name: open_array(directory, name) for name in ARRAYS}
     ids_file = open(os.path.join(directory, IDS_NAME), "w", encoding="utf-8")
     with tf.io.TFRecordWriter(os.path.join(directory, RECORDS_NAME)) as writer:
@@ -152,12 +176,18 @@ def write_rows(
             update_examples_hash(digest, chunk)
             if is_pair and preprocessor.long_text == CHUNKS:
                 check_pairs_fit_windows(split, chunk, preprocessor)
-            dataset = build_dataset(chunk, [], is_pair, with_labels=False)
+            dataset = build_dataset(
+                chunk, label_list or [], is_pair, with_labels, output_kind
+            )
             packed = pack_examples(dataset, preprocessor, CHUNK_SIZE)
             token_ids = packed.token_ids.to_list()
             segment_ids = packed.segment_ids.to_list()
-            for row_token_ids, row_segment_ids in zip(token_ids, segment_ids):
-                writer.write(serialize_row(row_token_ids, row_segment_ids))
+            labels = [None] * len(token_ids)
+            if with_labels:
+                counts.update(label_counts(chunk))
+                labels = packed.labels.numpy()
+            for row in zip(token_ids, segment_ids, labels):
+                writer.write(serialize_row(*row))
             ids_file.writelines(
                 f"{example_id(example, num_examples + index)}\n"
                 for index, example in enumerate(chunk)
@@ -179,7 +209,18 @@ def write_rows(
         "num_examples": num_examples,
         "num_rows": num_rows,
         "data_sha256": digest.hexdigest(),
+        "label_spec": label_spec(label_list, output_kind) if with_labels else None,
+        "label_counts": dict(sorted(counts.items())) if with_labels else None,
     }
+
+
+def label_spec(label_list: Sequence[str], output_kind: OutputKind) -> dict:
+    """How a row's label is stored: a class id, a score, or 0/1 per label."""
+    if output_kind is OutputKind.LABELS:
+        return {"dtype": "float32", "shape": [len(label_list)]}
+    if output_kind is OutputKind.SCORE:
+        return {"dtype": "float32", "shape": []}
+    return {"dtype": "int64", "shape": []}
 
 
 def open_array(directory: str, name: str):
@@ -192,23 +233,54 @@ def chunks(items: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
-def serialize_row(token_ids: list[int], segment_ids: list[int]) -> bytes:
-    """One packed row as a tf.train.Example."""
+def serialize_row(
+    token_ids: list[int], segment_ids: list[int], label: np.ndarray | None = None
+) -> bytes:
+    """One packed row, with its length and label, as a tf.train.Example."""
+
+    def integers(values):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
     feature = {
-        "token_ids": tf.train.Feature(int64_list=tf.train.Int64List(value=token_ids)),
-        "segment_ids": tf.train.Feature(
-            int64_list=tf.train.Int64List(value=segment_ids)
-        ),
+        "token_ids": integers(token_ids),
+        "segment_ids": integers(segment_ids),
+        "length": integers([len(token_ids)]),
     }
+    if label is not None:
+        values = np.atleast_1d(label).tolist()
+        if np.issubdtype(np.asarray(label).dtype, np.integer):
+            feature["label"] = integers(values)
+        else:
+            feature["label"] = tf.train.Feature(
+                float_list=tf.train.FloatList(value=values)
+            )
     example = tf.train.Example(features=tf.train.Features(feature=feature))
     return example.SerializeToString()
 
 
-# How rows.tfrecord is parsed: each feature a (batch, None) ragged tensor.
-ROW_FEATURES = {
-    "token_ids": tf.io.RaggedFeature(tf.int64),
-    "segment_ids": tf.io.RaggedFeature(tf.int64),
-}
+def parse_rows(
+    serialized: tf.Tensor, preprocessor, batch_size: int | None, label_spec=None
+):
+    """(batch,) serialized rows -> padded model inputs, and labels with
+    `label_spec` (int32 class ids, as `build_targets`, or float32)."""
+    features = {
+        "token_ids": tf.io.RaggedFeature(tf.int64),
+        "segment_ids": tf.io.RaggedFeature(tf.int64),
+    }
+    if label_spec is not None:
+        dtype = tf.as_dtype(label_spec["dtype"])
+        features["label"] = tf.io.FixedLenFeature(label_spec["shape"], dtype)
+    rows = tf.io.parse_example(serialized, features)
+    inputs = pad_rows(
+        tf.cast(rows["token_ids"], tf.int32),
+        tf.cast(rows["segment_ids"], tf.int32),
+        preprocessor,
+        batch_size,
+    )
+    if label_spec is None:
+        return inputs
+    label = rows["label"]
+    return inputs, tf.cast(label, tf.int32) if label.dtype == tf.int64 else label
 
 
 def build_cache_dataset(
@@ -233,17 +305,76 @@ def build_cache_dataset(
         filler = tf.data.Dataset.from_tensors(empty).repeat(-num_rows % batch_size)
         rows = rows.concatenate(filler)
 
-    def parse(serialized):
-        row = tf.io.parse_example(serialized, ROW_FEATURES)
-        return pad_rows(
-            tf.cast(row["token_ids"], tf.int32),
-            tf.cast(row["segment_ids"], tf.int32),
-            preprocessor,
-            batch_size=batch_size if pad_to_whole_batches else None,
-        )
-
+    static_batch_size = batch_size if pad_to_whole_batches else None
     return (
         rows.batch(batch_size, drop_remainder=pad_to_whole_batches)
-        .map(parse, num_parallel_calls=AUTOTUNE)
+        .map(
+            lambda serialized: parse_rows(serialized, preprocessor, static_batch_size),
+            num_parallel_calls=AUTOTUNE,
+        )
         .apply(prefetch_without_autotuning)
     )
+
+
+def build_cache_train_dataset(
+    cache: FeatureCache,
+    preprocessor,
+    batch_size: int,
+    num_steps: int,
+    seed: int,
+    start_step: int = 0,
+    bucket_by_length: bool = False,
+) -> tf.data.Dataset:
+    """Batches of `(inputs, labels)` for steps `start_step..num_steps`.
+
+    The rows stream from the cache, shuffled in a buffer of `SHUFFLE_BUFFER`
+    rows (seeded by `seed`, reshuffled on each pass, so every epoch differs)
+    and repeated; whole batches only. With `bucket_by_length`, each window of
+    `WINDOW_BATCHES` batches is sorted by length, cut into batches, and those
+    go out in a seeded random order (a window's last, partial batch is
+    dropped). The batches are a pure function of the arguments: a resumed
+    run skips the ones already trained and sees exactly the rest.
+    """
+    rows = (
+        tf.data.TFRecordDataset(cache.records_path)
+        .shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+        .repeat()
+    )
+    if bucket_by_length:
+        batches = (
+            rows.batch(batch_size * WINDOW_BATCHES)
+            .enumerate()
+            .flat_map(
+                lambda index, window: similar_length_batches(
+                    window, index, batch_size, seed
+                )
+            )
+        )
+    else:
+        batches = rows.batch(batch_size, drop_remainder=True)
+    return (
+        batches.take(num_steps)
+        .skip(start_step)
+        .map(
+            lambda serialized: parse_rows(
+                serialized, preprocessor, batch_size, cache.label_spec
+            ),
+            num_parallel_calls=AUTOTUNE,
+        )
+        .apply(prefetch_without_autotuning)
+    )
+
+
+def similar_length_batches(
+    window: tf.Tensor, index: tf.Tensor, batch_size: int, seed: int
+) -> tf.data.Dataset:
+    """(window,) serialized rows -> batches of rows of similar length, in an
+    order seeded by `seed` and the window's `index`."""
+    length = {"length": tf.io.FixedLenFeature([], tf.int64)}
+    lengths = tf.io.parse_example(window, length)["length"]
+    order = tf.argsort(lengths, stable=True)
+    usable = tf.size(order) // batch_size * batch_size
+    batches = tf.reshape(tf.gather(window, order[:usable]), [-1, batch_size])
+    shuffle_seed = tf.stack([tf.constant(seed, tf.int64), index])
+    noise = tf.random.stateless_uniform([tf.shape(batches)[0]], seed=shuffle_seed)
+    return tf.data.Dataset.from_tensor_slices(tf.gather(batches, tf.argsort(noise)))

@@ -63,8 +63,10 @@ def build_data_report(
         )
         report["splits"][split] = summary
     for split, cache in (cached or {}).items():
-        # A streamed split is unlabelled (test) and has no groups (csv task).
+        # A streamed split (csv task) has no groups; test has no labels.
         summary = {"examples": cache.num_examples}
+        if cache.label_counts is not None:
+            summary.update(_describe_label_counts(cache, output_kind))
         summary.update(
             _describe_tokens(
                 cache.read_array("token_counts"),
@@ -169,6 +171,16 @@ def _describe_labels(split: str, examples, output_kind: OutputKind) -> dict:
     groups = Counter(example.group for example in examples if example.group)
     if len(groups) > 1:
         summary["groups"] = dict(groups)
+    return summary
+
+
+def _describe_label_counts(cache: FeatureCache, output_kind: OutputKind) -> dict:
+    """`_describe_labels` of a streamed classes or multi-label split, from the
+    examples per label its cache counted."""
+    summary = {"labels": dict(sorted(cache.label_counts.items()))}
+    if output_kind is OutputKind.LABELS:
+        total = sum(cache.label_counts.values())
+        summary["labels_per_example"] = float(total / max(cache.num_examples, 1))
     return summary
 
 

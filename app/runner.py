@@ -14,13 +14,17 @@ import tasks
 from app import phase_times, run_record, seeds, training
 from app.callbacks import PeriodicEvaluation, batches_done
 from app.class_weights import describe as describe_class_weights
-from app.class_weights import resolve_class_weights
+from app.class_weights import (
+    resolve_class_weights,
+    resolve_class_weights_from_counts,
+)
 from app.compat import check_accumulation_replicas
 from app.config import NO_EXPORT, SAMPLE_LIMITS, SAVED_MODEL, RunConfig, validate
 from app.errors import ConfigError
 from app.evaluation import evaluate_dev, run_evaluation
 from app.export import export_saved_model
 from app.export_formats import check_format_dirs, export_formats
+from app.feature_cache import build_cache_train_dataset
 from app.input_pipeline import build_train_dataset
 from app.metrics import main_metric_key
 from app.multi_label import decision_threshold
@@ -41,8 +45,13 @@ from app.strategy import (
     resolve_pad_to_multiple_of,
     resolve_precision,
 )
-from app.streaming import cache_streamed_splits, feature_cache_root, streams_split
-from app.task_data import TaskData, pack_task_data
+from app.streaming import (
+    cache_streamed_splits,
+    feature_cache_root,
+    first_streamed_samples,
+    streams_split,
+)
+from app.task_data import TaskData, pack_task_data, summarize_split
 from checkpoints import (
     load_backbone,
     read_pretrained,
@@ -116,7 +125,11 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
         split: run_record.hash_examples(examples)
         for split, examples in data.splits().items()
     }
-    identity = run_record.run_identity(config, data_hashes)
+    if data.train_summary is not None:
+        data_hashes["train"] = data.train_summary.data_sha256
+    identity = run_record.run_identity(
+        config, data_hashes, streams_training="train" in data.streamed
+    )
     run_record.check_output_dir(config, identity)
     if export_dir_of(config):
         check_export_dir(
@@ -127,9 +140,10 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
     with feature_cache_root(config) as cache_root:
         # Streamed splits are cached before output_dir is locked: a bad row
         # stops the run as one read into memory does.
-        if is_chief(strategy):  # the chief alone predicts
-            data = cache_streamed_splits(config, data, preprocessor, cache_root)
-            data_hashes.update({s: c.data_sha256 for s, c in data.cached.items()})
+        # Every worker trains; the chief alone predicts.
+        splits = data.streamed if is_chief(strategy) else ("train",)
+        data = cache_streamed_splits(config, data, preprocessor, cache_root, splits)
+        data_hashes.update({s: c.data_sha256 for s, c in data.cached.items()})
         # Packed before the model is built: --long_text=chunks trains on
         # windows, so the step count comes from the packed rows.
         data = pack_task_data(data, preprocessor)
@@ -149,7 +163,10 @@ def run_session(session: Session, data: TaskData, identity, data_hashes) -> dict
         restore_checkpoints(session)
         if config.do_train:
             record = run_record.build_record(
-                config, data_hashes, run_record.hash_checkpoint(config.init_checkpoint)
+                config,
+                data_hashes,
+                run_record.hash_checkpoint(config.init_checkpoint),
+                streams_training="train" in data.streamed,
             )
             record["class_weights"] = data.class_weights
             run_record.write_record(config.output_dir, record)
@@ -359,8 +376,17 @@ def train_steps(config: RunConfig, data: TaskData) -> int:
 
 def training_rows(data: TaskData) -> int:
     """Rows an epoch trains on: examples, or their windows (--long_text=chunks)."""
+    if "train" in data.cached:
+        return data.cached["train"].num_rows
     if "train" in data.packed:
         return len(data.packed["train"])
+    return len(data.train or [])
+
+
+def training_examples(data: TaskData) -> int:
+    """Examples in the training split, read into memory or streamed."""
+    if data.train_summary is not None:
+        return data.train_summary.num_examples
     return len(data.train or [])
 
 
@@ -379,24 +405,38 @@ def read_task_data(config: RunConfig) -> TaskData:
     """
     processor = tasks.get_processor(config.task_name, config.task_options())
     data_dir = config.data_dir or ""
-    train = None
-    if config.do_train:
+    # A streamed split is packed later, in one pass, into its feature cache;
+    # a streamed training split is read once here for its labels and hash.
+    wanted = {"train": config.do_train, "test": config.do_predict}
+    streamed = tuple(
+        split
+        for split, asked in wanted.items()
+        if asked and streams_split(config, processor, split)
+    )
+    train = train_summary = None
+    if "train" in streamed:
+        examples = processor.iter_examples(data_dir, "train")
+        train_summary = summarize_split(
+            first_streamed_samples(examples, config, "train")
+        )
+    elif config.do_train:
         train = first_samples(
             processor.get_examples(data_dir, "train"), config, "train"
         )
     saved_labels_path = os.path.join(config.output_dir, tasks.LABELS_FILE)
     if config.do_train and config.overwrite_output_dir:
         saved_labels_path = None  # The earlier run's files are being replaced.
-    processor = processor.resolve_labels(train, saved_labels_path)
+    if train_summary:
+        processor = processor.resolve_labels_from_counts(
+            train_summary.label_counts, saved_labels_path
+        )
+    else:
+        processor = processor.resolve_labels(train, saved_labels_path)
 
     def read(split: str, wanted: bool):
         if not wanted:
             return None
         return first_samples(processor.get_examples(data_dir, split), config, split)
-
-    # A streamed split is read later, once, into its feature cache.
-    streamed = ("test",) if config.do_predict else ()
-    streamed = tuple(s for s in streamed if streams_split(config, processor, s))
 
     data = TaskData(
         processor=processor,
@@ -404,10 +444,9 @@ def read_task_data(config: RunConfig) -> TaskData:
         train=train,
         dev=read("dev", config.do_eval),
         test=read("test", config.do_predict and "test" not in streamed),
-        class_weights=resolve_class_weights(
-            config.class_weights, processor.get_labels(), train, processor.output_kind
-        ),
+        class_weights=training_class_weights(config, processor, train, train_summary),
         streamed=streamed,
+        train_summary=train_summary,
     )
     if config.do_train:
         logger.info(
@@ -418,6 +457,23 @@ def read_task_data(config: RunConfig) -> TaskData:
         if examples is not None:
             logger.info("Read %d %s examples.", len(examples), split)
     return data
+
+
+def training_class_weights(
+    config: RunConfig, processor, train: list | None, train_summary
+) -> dict[str, float] | None:
+    """--class_weights from the training examples, or a streamed split's counts."""
+    if train_summary is None:
+        return resolve_class_weights(
+            config.class_weights, processor.get_labels(), train, processor.output_kind
+        )
+    return resolve_class_weights_from_counts(
+        config.class_weights,
+        processor.get_labels(),
+        train_summary.label_counts,
+        train_summary.num_examples,
+        processor.output_kind,
+    )
 
 
 def first_samples(examples: list, config: RunConfig, split: str) -> list:
@@ -448,9 +504,10 @@ def check_sequence_length(max_seq_length: int, max_position_embeddings: int) -> 
 
 def check_training_set(config: RunConfig, data: TaskData) -> None:
     """Training needs at least one whole batch."""
-    if data.train is not None and len(data.train) < config.train_batch_size:
+    num_examples = training_examples(data)
+    if config.do_train and num_examples < config.train_batch_size:
         raise ConfigError(
-            f"The training set has {len(data.train)} examples, fewer than one "
+            f"The training set has {num_examples} examples, fewer than one "
             f"batch (--train_batch_size={config.train_batch_size}). Lower "
             "--train_batch_size or add training data."
         )
@@ -458,14 +515,18 @@ def check_training_set(config: RunConfig, data: TaskData) -> None:
 
 @phase_times.timed("training")
 def run_training(session: Session, data: TaskData) -> None:
-    config, examples = session.config, data.train
+    config = session.config
     num_train_steps = train_steps(config, data)
     # --train_batch_size is the batch of one update; with accumulation, each
     # update averages the gradients of `accumulation` smaller batches.
     accumulation = config.gradient_accumulation_steps
     batch_size = config.train_batch_size // accumulation
-    dataset = build_train_dataset(
-        data.packed["train"],
+    build = build_train_dataset
+    rows = data.packed.get("train")
+    if "train" in data.cached:  # streamed from its feature cache
+        build, rows = build_cache_train_dataset, data.cached["train"]
+    dataset = build(
+        rows,
         session.preprocessor,
         batch_size,
         num_steps=num_train_steps * accumulation,
@@ -478,7 +539,7 @@ def run_training(session: Session, data: TaskData) -> None:
     logger.info(
         "***** Running training *****\n  Num examples = %d (%d rows)\n  Batch size"
         " = %d (%d per replica, %d batch(es) per update)\n  Num steps = %d (from %d)",
-        len(examples),
+        training_examples(data),
         training_rows(data),
         config.train_batch_size,
         batch_size // replicas,

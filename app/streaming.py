@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 
 import tasks
 from app import phase_times
@@ -28,11 +29,12 @@ from app.feature_cache import (
 )
 from app.output_dir import make_folders, remove_if_empty
 from app.task_data import TaskData
+from tasks import InputExample
 
 logger = logging.getLogger(__name__)
 
 STREAM_BYTES = 64 * 2**20  # --data_in_memory=auto streams bigger splits
-STREAMABLE_SPLITS = ("test",)
+STREAMABLE_SPLITS = ("train", "test")
 CACHE_DIR_NAME = "feature_cache"
 
 
@@ -77,12 +79,14 @@ def feature_cache_root(config: RunConfig):
 
 @phase_times.timed("pack")
 def cache_streamed_splits(
-    config: RunConfig, data: TaskData, preprocessor, root: str
+    config: RunConfig, data: TaskData, preprocessor, root: str, splits=("train", "test")
 ) -> TaskData:
-    """`data` with a feature cache, built or reused, for each streamed split."""
+    """`data` with a feature cache, built or reused, for each streamed split
+    among `splits`."""
     cached = {
         split: cache_split(config, data, preprocessor, root, split)
         for split in data.streamed
+        if split in splits
     }
     return dataclasses.replace(data, cached=cached)
 
@@ -107,20 +111,18 @@ def cache_split(
         )
         return cache
     examples = processor.iter_examples(config.data_dir or "", split)
-    if limit:
-        logger.info(
-            "Keeping the first %d %s examples (--%s=%d).",
-            limit,
-            split,
-            SAMPLE_LIMITS[split],
-            limit,
-        )
-        examples = itertools.islice(examples, limit)
+    examples = first_streamed_samples(examples, config, split)
     logger.info("Building the feature cache %s of the %s split.", directory, split)
     made = make_folders(root)
     try:
         cache = build_feature_cache(
-            directory, split, examples, preprocessor, processor.is_pair
+            directory,
+            split,
+            examples,
+            preprocessor,
+            processor.is_pair,
+            None if split == "test" else data.labels,  # test labels: placeholders
+            processor.output_kind,
         )
     except BaseException:
         remove_if_empty(made)  # a bad row leaves output_dir as it was
@@ -133,6 +135,23 @@ def cache_split(
         directory,
     )
     return cache
+
+
+def first_streamed_samples(
+    examples: Iterator[InputExample], config: RunConfig, split: str
+) -> Iterator[InputExample]:
+    """The first `--max_*_samples` examples of a streamed split (all when 0)."""
+    limit = getattr(config, SAMPLE_LIMITS[split])
+    if not limit:
+        return examples
+    logger.info(
+        "Keeping the first %d %s examples (--%s=%d).",
+        limit,
+        split,
+        SAMPLE_LIMITS[split],
+        limit,
+    )
+    return itertools.islice(examples, limit)
 
 
 def cache_settings(config: RunConfig, data: TaskData, split: str, limit: int) -> dict:

@@ -111,10 +111,18 @@ class CsvProcessor(DataProcessor):
             DataError: no list can be had, it has fewer than two labels, or
                 it differs from the saved one.
         """
+        counts = label_counts(train_examples) if train_examples else None
+        return self.resolve_labels_from_counts(counts, saved_labels_path)
+
+    def resolve_labels_from_counts(
+        self, train_counts: collections.Counter | None, saved_labels_path: str | None
+    ) -> "CsvProcessor":
+        """`resolve_labels` from the training examples per label
+        (`label_counts`), for a training split that streams."""
         saved = read_label_file(saved_labels_path)
-        if train_examples and not self.labels:
-            self._check_two_training_labels(train_examples)
-        labels = self.labels or infer_labels(train_examples or []) or saved
+        if train_counts and not self.labels:
+            self._check_two_training_labels(train_counts)
+        labels = self.labels or sorted_labels(train_counts or {}) or saved
         if not labels:
             raise DataError(
                 "The csv task needs its label list before evaluating or"
@@ -141,13 +149,12 @@ class CsvProcessor(DataProcessor):
         resolved.labels = tuple(labels)
         return resolved
 
-    def _check_two_training_labels(self, examples: list[InputExample]) -> None:
+    def _check_two_training_labels(self, counts: collections.Counter) -> None:
         """Refuses training labels that all have one value: nothing to classify.
 
         One label would make a one-output model, which is no classifier. With
         `--labels` the list is given and may name labels the file lacks.
         """
-        counts = label_counts(examples)
         if len(counts) >= 2:
             return
         per_label = ", ".join(f"{label!r}: {n}" for label, n in counts.items())
@@ -447,7 +454,12 @@ def label_counts(examples: list[InputExample]) -> collections.Counter:
 
 def infer_labels(examples: list[InputExample]) -> tuple[str, ...]:
     """The distinct labels, sorted: as numbers when all are numbers."""
-    labels = set(label_counts(examples))
+    return sorted_labels(label_counts(examples))
+
+
+def sorted_labels(labels) -> tuple[str, ...]:
+    """`labels` (any iterable of label names) sorted: as numbers when all are."""
+    labels = set(labels)
     if all(_is_number(label) for label in labels):
         return tuple(sorted(labels, key=lambda label: (float(label), label)))
     return tuple(sorted(labels))

@@ -12,10 +12,14 @@ import pytest
 from app import streaming
 from app.config import RunConfig, validate
 from app.errors import ConfigError
-from app.feature_cache import build_cache_dataset, build_feature_cache
+from app.feature_cache import (
+    build_cache_dataset,
+    build_cache_train_dataset,
+    build_feature_cache,
+)
 from app.run_record import hash_examples
 from app.runner import build_preprocessor, read_task_data
-from tasks import CsvProcessor, InputExample, TaskOptions
+from tasks import CsvProcessor, DataError, InputExample, TaskOptions
 from tests.test_main import run_main
 
 pytestmark = pytest.mark.xdist_group("test_streaming")
@@ -55,18 +59,23 @@ def flags(data_dir, output_dir, huggingface_dir, *extra) -> list[str]:
     ]
 
 
+def train(data_dir, output_dir, huggingface_dir, data_in_memory, *extra):
+    """One epoch of 4 steps on train.csv."""
+    return run_main(
+        *flags(data_dir, output_dir, huggingface_dir, "--do_train", *extra),
+        "--train_batch_size=4",
+        "--num_train_epochs=1",
+        f"--data_in_memory={data_in_memory}",
+    )
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, huggingface_dir):
     """A csv model trained once, with test results predicted in memory."""
     folder = tmp_path_factory.mktemp("streaming")
     data_dir = write_data(folder / "data")
     output_dir = folder / "out"
-    result = run_main(
-        *flags(data_dir, output_dir, huggingface_dir, "--do_train", "--do_predict"),
-        "--train_batch_size=4",
-        "--num_train_epochs=1",
-        "--data_in_memory=true",
-    )
+    result = train(data_dir, output_dir, huggingface_dir, "true", "--do_predict")
     assert result.returncode == 0, result.stderr
     return data_dir, output_dir
 
@@ -286,3 +295,137 @@ def test_whole_batches_are_filled_with_empty_rows(tmp_path, huggingface_dir):
     assert [int(b["token_ids"].shape[0]) for b in batches] == [4, 4]
     last = batches[1]["padding_mask"].numpy()
     assert last.sum(axis=1).tolist() == [4, 2, 2, 2]  # one row, then [CLS] [SEP]
+
+
+# === Training from the cache ===
+
+
+def test_a_streamed_training_split_reads_as_the_in_memory_one(tmp_path):
+    data_dir = write_data(tmp_path / "data")
+    settings = dict(do_train=True, train_file="train.csv", labels="")
+    settings.update(class_weights="balanced", max_train_samples=15)
+    in_memory = read_task_data(config(data_dir, tmp_path, **settings))
+    streamed = read_task_data(
+        config(data_dir, tmp_path, data_in_memory="false", **settings)
+    )
+    assert streamed.train is None and streamed.streamed == ("train", "test")
+    assert streamed.labels == in_memory.labels == ["neg", "pos"]
+    assert streamed.class_weights == in_memory.class_weights
+    assert streamed.class_weights == {"neg": 15 / 16, "pos": 15 / 14}
+    summary = streamed.train_summary
+    assert summary.num_examples == 15
+    assert summary.data_sha256 == hash_examples(in_memory.train)
+
+
+def test_a_bad_training_row_stops_the_read_naming_its_line(tmp_path):
+    data_dir = write_data(tmp_path / "data")
+    with open(data_dir / "train.csv", "a") as file:
+        file.write("t16,the dog\n")
+    with pytest.raises(DataError, match=r"train\.csv, line 18: too few columns"):
+        read_task_data(
+            config(
+                data_dir,
+                tmp_path,
+                do_train=True,
+                train_file="train.csv",
+                data_in_memory="false",
+            )
+        )
+
+
+def labelled_cache(tmp_path, huggingface_dir, num_examples=40):
+    examples = [
+        InputExample(f"train-{i}", sentence(i, 1 + i % 9), label=("neg", "pos")[i % 2])
+        for i in range(num_examples)
+    ]
+    return build_feature_cache(
+        str(tmp_path / "cache"),
+        "train",
+        examples,
+        tiny_preprocessor(huggingface_dir),
+        False,
+        ["neg", "pos"],
+    )
+
+
+def unpadded(batch: list) -> list:
+    """The rows of a batch of token ids, without their padding ([PAD] is 0)."""
+    return [tuple(token for token in row if token) for row in batch]
+
+
+def batches_of(dataset) -> list:
+    return [
+        (inputs["token_ids"].numpy().tolist(), labels.numpy().tolist())
+        for inputs, labels in dataset
+    ]
+
+
+@pytest.mark.parametrize("bucket_by_length", [False, True])
+def test_a_resumed_run_gets_the_rest_of_the_same_batches(
+    tmp_path, huggingface_dir, bucket_by_length
+):
+    cache = labelled_cache(tmp_path, huggingface_dir)
+    preprocessor = tiny_preprocessor(huggingface_dir)
+
+    def batches(start_step):
+        dataset = build_cache_train_dataset(
+            cache, preprocessor, 4, 25, seed=3, start_step=start_step,
+            bucket_by_length=bucket_by_length,
+        )  # fmt: skip
+        return batches_of(dataset)
+
+    unbroken = batches(0)
+    assert len(unbroken) == 25
+    assert batches(7) == unbroken[7:]
+    if not bucket_by_length:  # an epoch is every row once, reshuffled after
+        epochs = [unbroken[:10], unbroken[10:20]]
+        rows = [sorted(r for ids, _ in e for r in unpadded(ids)) for e in epochs]
+        assert rows[0] == rows[1] and len(rows[0]) == 40
+        assert epochs[0] != epochs[1]
+
+
+def test_length_buckets_pad_less_than_random_batches(tmp_path, huggingface_dir):
+    cache = labelled_cache(tmp_path, huggingface_dir, num_examples=600)
+    preprocessor = tiny_preprocessor(huggingface_dir)
+
+    def padded_tokens(bucket_by_length):
+        dataset = build_cache_train_dataset(
+            cache, preprocessor, 4, 60, seed=0, bucket_by_length=bucket_by_length
+        )
+        return sum(int(tf_size(inputs["token_ids"])) for inputs, _ in dataset)
+
+    assert padded_tokens(True) < padded_tokens(False)
+
+
+def tf_size(tensor) -> int:
+    return int(np.prod(tensor.shape))
+
+
+def test_training_streams_from_the_cache_with_the_same_identity(
+    trained, tmp_path, huggingface_dir
+):
+    data_dir, memory_dir = trained
+    out = tmp_path / "out"
+    result = train(data_dir, out, huggingface_dir, "false", "--do_predict")
+    assert result.returncode == 0, result.stderr
+    assert "Reading train as a stream" in result.stderr
+    assert "Num examples = 16 (16 rows)" in result.stderr
+    record = json.loads((out / "run_config.json").read_text())
+    expected = json.loads((memory_dir / "run_config.json").read_text())
+    # The same run but for the order of its batches; its data hashes equal.
+    assert record["identity"].pop("training_order") == "feature_cache"
+    assert expected["identity"].pop("training_order") == "in_memory"
+    assert record["identity"] == expected["identity"]
+    assert record["data_sha256"] == expected["data_sha256"]
+    report = json.loads((out / "data_report.json").read_text())["splits"]
+    expected_report = json.loads((memory_dir / "data_report.json").read_text())
+    assert report == expected_report["splits"]
+    assert (out / "model.ckpt-4.index").exists()
+    assert len(list((out / "feature_cache").iterdir())) == 2
+    again = train(data_dir, out, huggingface_dir, "false")
+    assert again.returncode == 0, again.stderr
+    assert "Reusing the feature cache" in again.stderr
+    # An in-memory run would train in another order: it does not resume.
+    in_memory = train(data_dir, out, huggingface_dir, "true")
+    assert in_memory.returncode == 1
+    assert "training_order: 'feature_cache' -> 'in_memory'" in in_memory.stderr
