@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from app.input_pipeline import (
     AUTOTUNE,
-    pack_examples,
+    pack_batch,
     pad_rows,
     prefetch_without_autotuning,
 )
@@ -44,7 +44,7 @@ from app.results import example_id
 from app.run_record import update_examples_hash
 from tasks import InputExample, OutputKind
 from tasks.custom import label_counts
-from tasks.dataset import build_dataset
+from tasks.dataset import build_features, build_targets
 
 logger = logging.getLogger(__name__)
 
@@ -176,16 +176,16 @@ def write_rows(
             update_examples_hash(digest, chunk)
             if is_pair and preprocessor.long_text == CHUNKS:
                 check_pairs_fit_windows(split, chunk, preprocessor)
-            dataset = build_dataset(
-                chunk, label_list or [], is_pair, with_labels, output_kind
-            )
-            packed = pack_examples(dataset, preprocessor, CHUNK_SIZE)
+            targets = None
+            if with_labels:
+                targets = build_targets(chunk, label_list, output_kind)
+            packed = pack_batch(build_features(chunk, is_pair), targets, preprocessor)
             token_ids = packed.token_ids.to_list()
             segment_ids = packed.segment_ids.to_list()
             labels = [None] * len(token_ids)
             if with_labels:
                 counts.update(label_counts(chunk))
-                labels = packed.labels.numpy()
+                labels = np.asarray(packed.labels).tolist()
             for row in zip(token_ids, segment_ids, labels):
                 writer.write(serialize_row(*row))
             ids_file.writelines(
@@ -233,10 +233,11 @@ def chunks(items: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
-def serialize_row(
-    token_ids: list[int], segment_ids: list[int], label: np.ndarray | None = None
-) -> bytes:
-    """One packed row, with its length and label, as a tf.train.Example."""
+def serialize_row(token_ids: list[int], segment_ids: list[int], label=None) -> bytes:
+    """One packed row, with its length and label, as a tf.train.Example.
+
+    `label`: a class id (int), a score (float), 0/1 per label (list), or None.
+    """
 
     def integers(values):
         return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
@@ -246,14 +247,11 @@ def serialize_row(
         "segment_ids": integers(segment_ids),
         "length": integers([len(token_ids)]),
     }
-    if label is not None:
-        values = np.atleast_1d(label).tolist()
-        if np.issubdtype(np.asarray(label).dtype, np.integer):
-            feature["label"] = integers(values)
-        else:
-            feature["label"] = tf.train.Feature(
-                float_list=tf.train.FloatList(value=values)
-            )
+    if isinstance(label, int):
+        feature["label"] = integers([label])
+    elif label is not None:
+        values = label if isinstance(label, list) else [label]
+        feature["label"] = tf.train.Feature(float_list=tf.train.FloatList(value=values))
     example = tf.train.Example(features=tf.train.Features(feature=feature))
     return example.SerializeToString()
 

@@ -5,6 +5,7 @@ import json
 import logging
 import pathlib
 import shutil
+import signal
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from app.feature_cache import (
 from app.run_record import hash_examples
 from app.runner import build_preprocessor, read_task_data
 from tasks import CsvProcessor, DataError, InputExample, TaskOptions
+from tests.test_faults import run_killed_after_checkpoint
 from tests.test_main import run_main
 
 pytestmark = pytest.mark.xdist_group("test_streaming")
@@ -429,3 +431,33 @@ def test_training_streams_from_the_cache_with_the_same_identity(
     in_memory = train(data_dir, out, huggingface_dir, "true")
     assert in_memory.returncode == 1
     assert "training_order: 'feature_cache' -> 'in_memory'" in in_memory.stderr
+
+
+def test_a_killed_streamed_run_resumes_to_the_same_results(
+    trained, tmp_path, huggingface_dir
+):
+    """Kill -9 right after checkpoint 3 of 8, resume: the whole run's results."""
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+
+    def flags_of_run(output_dir):
+        return [
+            *flags(trained[0], output_dir, huggingface_dir, "--do_train"),
+            "--do_predict",
+            "--train_batch_size=4",
+            "--num_train_epochs=2",  # 8 steps
+            "--save_checkpoints_steps=1",
+            "--deterministic",
+            "--data_in_memory=false",
+        ]
+
+    result = run_main(*flags_of_run(whole))
+    assert result.returncode == 0, result.stderr[-3000:]
+    killed = run_killed_after_checkpoint(flags_of_run(resumed), resumed, step=3)
+    assert killed == -signal.SIGKILL
+    assert not (resumed / "model.ckpt-4.index").exists()
+    result = run_main(*flags_of_run(resumed))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Reusing the feature cache" in result.stderr
+    assert "from 3)" in result.stderr
+    test_results = [(out / "test_results.tsv").read_text() for out in (whole, resumed)]
+    assert test_results[0] == test_results[1]
