@@ -456,6 +456,8 @@ def read_task_data(config: RunConfig) -> TaskData:
         examples = getattr(data, split)
         if examples is not None:
             logger.info("Read %d %s examples.", len(examples), split)
+    if train_summary:
+        logger.info("Read %d train examples (streamed).", train_summary.num_examples)
     return data
 
 
