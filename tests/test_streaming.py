@@ -18,9 +18,12 @@ from app.feature_cache import (
     build_cache_train_dataset,
     build_feature_cache,
 )
+from app.input_pipeline import pack_examples
+from app.reporting import build_data_report
 from app.run_record import hash_examples
 from app.runner import build_preprocessor, read_task_data
-from tasks import CsvProcessor, DataError, InputExample, TaskOptions
+from tasks import CsvProcessor, DataError, InputExample, OutputKind, TaskOptions
+from tasks.dataset import build_dataset, build_targets
 from tests.test_faults import run_killed_after_checkpoint
 from tests.test_main import run_main
 
@@ -461,3 +464,39 @@ def test_a_killed_streamed_run_resumes_to_the_same_results(
     assert "from 3)" in result.stderr
     test_results = [(out / "test_results.tsv").read_text() for out in (whole, resumed)]
     assert test_results[0] == test_results[1]
+
+
+def test_multi_label_rows_keep_their_label_sets_and_report(tmp_path, huggingface_dir):
+    labels = ["news", "sport", "tech"]
+    examples = [
+        InputExample(
+            f"train-{i}",
+            sentence(i, 1 + i),  # each row its own length
+            label=(labels[i % 3],) + ((labels[(i + 1) % 3],) if i % 2 else ()),
+        )
+        for i in range(8)
+    ]
+    preprocessor = tiny_preprocessor(huggingface_dir)
+    cache = build_feature_cache(
+        str(tmp_path / "cache"),
+        "train",
+        examples,
+        preprocessor,
+        False,
+        labels,
+        OutputKind.LABELS,
+    )
+    dataset = build_cache_train_dataset(cache, preprocessor, 8, 1, seed=0)
+    ((inputs, targets),) = list(dataset)
+    lengths = inputs["padding_mask"].numpy().sum(axis=1)
+    by_example = targets.numpy()[np.argsort(lengths)]  # row i has i + 3 tokens
+    expected = build_targets(examples, labels, OutputKind.LABELS)
+    np.testing.assert_array_equal(by_example, expected)
+    packed = pack_examples(
+        build_dataset(examples, labels, False, True, OutputKind.LABELS), preprocessor
+    )
+    settings = dict(is_pair=False, max_seq_length=16, output_kind=OutputKind.LABELS)
+    in_memory = build_data_report({"train": examples}, {"train": packed}, **settings)
+    streamed = build_data_report({}, {}, cached={"train": cache}, **settings)
+    assert streamed == in_memory
+    assert streamed["splits"]["train"]["labels_per_example"] == 1.5
