@@ -7,11 +7,11 @@
                         the row's length and, for training, its label
     ids.txt             each example's id: its --id_column value, else its
                         0-based row number in the split
-    lengths.int32       each row's packed length, for padding per batch
     document_ids.int64  each row's example (--long_text=chunks only)
     token_counts.int64  each example's WordPieces before truncation, and
     unknown_counts.int64  the [UNK]s among them (the data report)
-    meta.json           example and row counts, the split's sha256
+    meta.json           example and row counts, the split's sha256 and, for
+                        training, how labels are stored and counted
 
 The key hashes everything the rows depend on (the files' content, the
 vocabulary, casing, max_seq_length, the task and its options, --long_text),
@@ -25,7 +25,6 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import logging
 import os
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
@@ -46,15 +45,12 @@ from tasks import InputExample, OutputKind
 from tasks.custom import label_counts
 from tasks.dataset import build_features, build_targets
 
-logger = logging.getLogger(__name__)
-
 FORMAT_VERSION = 1  # bump when the files above change
 RECORDS_NAME = "rows.tfrecord"
 IDS_NAME = "ids.txt"
 META_NAME = "meta.json"
 # name -> dtype of the raw arrays beside the records
 ARRAYS = {
-    "lengths": np.int32,
     "document_ids": np.int64,
     "token_counts": np.int64,
     "unknown_counts": np.int64,
@@ -192,7 +188,6 @@ def write_rows(
                 f"{example_id(example, num_examples + index)}\n"
                 for index, example in enumerate(chunk)
             )
-            packed.lengths.astype(np.int32).tofile(arrays["lengths"])
             packed.token_counts.tofile(arrays["token_counts"])
             packed.unknown_counts.tofile(arrays["unknown_counts"])
             if packed.document_ids is not None:
