@@ -9,6 +9,7 @@ import signal
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from app import streaming
 from app.config import RunConfig, validate
@@ -17,6 +18,7 @@ from app.feature_cache import (
     build_cache_dataset,
     build_cache_train_dataset,
     build_feature_cache,
+    parse_rows,
 )
 from app.input_pipeline import pack_examples
 from app.reporting import build_data_report
@@ -249,7 +251,7 @@ def tiny_preprocessor(huggingface_dir, **overrides):
     from checkpoints import read_pretrained
 
     pretrained = read_pretrained(huggingface_dir, None)
-    values = dict(init_checkpoint=huggingface_dir, max_seq_length=16)
+    values = dict(init_checkpoint=huggingface_dir, max_seq_length=16) | overrides
     return build_preprocessor(config(".", pathlib.Path("."), **values), pretrained)
 
 
@@ -504,3 +506,20 @@ def test_multi_label_rows_keep_their_label_sets_and_report(tmp_path, huggingface
     streamed = build_data_report({}, {}, cached={"train": cache}, **settings)
     assert streamed == in_memory
     assert streamed["splits"]["train"]["labels_per_example"] == 1.5
+
+
+def test_windows_of_a_training_row_carry_its_label(tmp_path, huggingface_dir):
+    examples = [
+        InputExample(f"train-{i}", sentence(i, 4 + 6 * i), label=("neg", "pos")[i % 2])
+        for i in range(6)
+    ]
+    preprocessor = tiny_preprocessor(huggingface_dir, long_text="chunks", doc_stride=4)
+    cache = build_feature_cache(
+        str(tmp_path / "cache"), "train", examples, preprocessor, False, ["neg", "pos"]
+    )
+    document_ids = cache.read_array("document_ids")
+    assert cache.num_rows == len(document_ids) > cache.num_examples == 6
+    rows = tf.data.TFRecordDataset(cache.records_path).batch(100)
+    ((_, labels),) = [parse_rows(b, preprocessor, None, cache.label_spec) for b in rows]
+    np.testing.assert_array_equal(labels.numpy(), document_ids % 2)
+    assert cache.label_counts == {"neg": 3, "pos": 3}
