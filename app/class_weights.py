@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from tasks import DataError, InputExample, OutputKind
+from tasks.custom import label_counts
 
 NONE = "none"
 BALANCED = "balanced"
@@ -37,7 +38,24 @@ def resolve_class_weights(
         DataError: a score task, or a weights FILE that is missing or
             malformed (named by file and line).
     """
-    if setting == NONE or train_examples is None:
+    if train_examples is None:
+        return None
+    counts = label_counts(train_examples)
+    return resolve_class_weights_from_counts(
+        setting, labels, counts, len(train_examples), output_kind
+    )
+
+
+def resolve_class_weights_from_counts(
+    setting: str,
+    labels: Sequence[str],
+    train_counts: collections.Counter,
+    num_examples: int,
+    output_kind: OutputKind,
+) -> dict[str, float] | None:
+    """`resolve_class_weights` from the training examples per label
+    (`label_counts`), for a training split that streams."""
+    if setting == NONE:
         return None
     if output_kind is OutputKind.SCORE:
         raise DataError(
@@ -47,17 +65,16 @@ def resolve_class_weights(
         )
     if setting == BALANCED:
         if output_kind is OutputKind.LABELS:
-            return balanced_positive_weights(labels, train_examples)
-        return balanced_class_weights(labels, train_examples)
+            return balanced_positive_weights(labels, train_counts, num_examples)
+        return balanced_class_weights(labels, train_counts, num_examples)
     return read_weights_file(setting, labels)
 
 
 def balanced_class_weights(
-    labels: Sequence[str], examples: Sequence[InputExample]
+    labels: Sequence[str], counts: collections.Counter, total: int
 ) -> dict[str, float]:
     """`n / (k * n_c)` for each class c; 1 for a class without examples."""
-    counts = collections.Counter(example.label for example in examples)
-    total, num_classes = len(examples), len(labels)
+    num_classes = len(labels)
     return {
         label: total / (num_classes * counts[label]) if counts[label] else 1.0
         for label in labels
@@ -65,13 +82,12 @@ def balanced_class_weights(
 
 
 def balanced_positive_weights(
-    labels: Sequence[str], examples: Sequence[InputExample]
+    labels: Sequence[str], positives: collections.Counter, total: int
 ) -> dict[str, float]:
-    """`negatives / positives` of each label; 1 for a label never positive."""
-    positives = collections.Counter(
-        label for example in examples for label in set(example.label)
-    )
-    total = len(examples)
+    """`negatives / positives` of each label; 1 for a label never positive.
+
+    `positives`: examples per label, a label counted once per example.
+    """
     return {
         label: (total - positives[label]) / positives[label]
         if positives[label]

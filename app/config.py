@@ -19,6 +19,13 @@ NO_EXPORT = "none"
 EXPORT_FORMATS = (SAVED_MODEL, "huggingface", "keras_hub", "onnx")
 LONG_TEXT_MODES = ("truncate", "head_tail", "chunks")
 CHUNK_POOLINGS = ("mean", "max")
+DATA_IN_MEMORY_MODES = ("auto", "true", "false")
+# The flag that keeps the first N examples of each split, for quick runs.
+SAMPLE_LIMITS = {
+    "train": "max_train_samples",
+    "dev": "max_eval_samples",
+    "test": "max_predict_samples",
+}
 
 
 def setting(default, help: str, choices: tuple[str, ...] | None = None):
@@ -296,6 +303,26 @@ class RunConfig:
         0, "Predict the first N test examples only (0: all)."
     )
 
+    # === Data bigger than memory ===
+    data_in_memory: str = setting(
+        "auto",
+        "How the csv task reads its train and test splits. true: into memory. "
+        "false: streamed into an on-disk feature cache, which training and "
+        "prediction read back, so memory does not grow with the number of rows "
+        "(training data is read once more first, for its labels). auto: a "
+        "split streams when its files are big (STREAM_BYTES in "
+        "app/streaming.py). Dev data and the GLUE tasks' files are always read "
+        "into memory.",
+        choices=DATA_IN_MEMORY_MODES,
+    )
+    feature_cache: bool = setting(
+        True,
+        "Keep a streamed split's tokenized rows in OUTPUT_DIR/feature_cache, keyed "
+        "by the files' content, vocabulary, casing, max_seq_length and task "
+        "options, so a rerun reuses them. false: the rows go to a temporary "
+        "folder that is deleted when the run ends.",
+    )
+
     @property
     def uses_tpu(self) -> bool:
         return self.use_tpu or bool(self.tpu_name)
@@ -363,7 +390,18 @@ def validate(config: RunConfig) -> RunConfig:
     _validate_numbers(config)
     _validate_scaling(config)
     validate_task_options(config)
+    _validate_streaming(config)
     return config
+
+
+def _validate_streaming(config: RunConfig) -> None:
+    if config.data_in_memory == "false" and not is_custom_task(config):
+        raise ConfigError(
+            "--data_in_memory=false streams the csv task's files; the "
+            f"{config.task_name} task's files are read into memory. Drop the flag "
+            f"or use --task_name=csv. Received: task_name={config.task_name}, "
+            "data_in_memory=false"
+        )
 
 
 _POSITIVE = (

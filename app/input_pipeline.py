@@ -136,45 +136,67 @@ def pack_examples(
     `map` over a new dataset would set up that graph again each time.
     """
     labelled = isinstance(examples.element_spec, tuple)
-    unknown_id = preprocessor.vocabulary.index(UNKNOWN_TOKEN)
-    token_ids, segment_ids, labels, counts, unknown = [], [], [], [], []
-    document_ids, num_examples = [], 0
+    chunks = []
     for chunk in examples.batch(chunk_size).prefetch(1):
-        features = chunk[0] if labelled else chunk
-        packed = preprocessor(features)
-        lengths = tf.reduce_sum(tf.cast(packed["padding_mask"], tf.int32), axis=1)
-        token_ids.append(tf.RaggedTensor.from_tensor(packed["token_ids"], lengths))
-        segment_ids.append(tf.RaggedTensor.from_tensor(packed["segment_ids"], lengths))
-        if "document_ids" in packed:  # windows: counted per example, uncut
-            chunk_counts = _count_all_tokens(features, preprocessor, unknown_id)
-            document_ids.append(packed["document_ids"].numpy() + num_examples)
-        else:
-            chunk_counts = _count_tokens(
-                features, token_ids[-1], preprocessor, unknown_id
-            )
-        counts.append(chunk_counts[0])
-        unknown.append(chunk_counts[1])
-        num_examples += len(chunk_counts[0])
-        if labelled:
-            chunk_labels = chunk[1]
-            if "document_ids" in packed:
-                chunk_labels = tf.gather(chunk_labels, packed["document_ids"])
-            labels.append(chunk_labels)
-    if not token_ids:
+        features, labels = chunk if labelled else (chunk, None)
+        chunks.append(pack_batch(features, labels, preprocessor))
+    if not chunks:
         empty = tf.RaggedTensor.from_row_lengths(
             tf.zeros([0], tf.int32), tf.zeros([0], tf.int64)
         )
-        token_ids = segment_ids = [empty]
-        counts = unknown = [np.zeros(0, np.int64)]
-        if labelled:
-            labels = [tf.zeros([0], examples.element_spec[1].dtype)]
+        label_dtype = examples.element_spec[1].dtype if labelled else None
+        return PackedExamples(
+            token_ids=empty,
+            segment_ids=empty,
+            labels=tf.zeros([0], label_dtype) if labelled else None,
+            token_counts=np.zeros(0, np.int64),
+            unknown_counts=np.zeros(0, np.int64),
+        )
+    return concat_packed(chunks)
+
+
+def pack_batch(
+    features: dict, labels: tf.Tensor | None, preprocessor
+) -> PackedExamples:
+    """One batch of examples (`features`, and `labels` or None) packed.
+
+    With `--long_text=chunks` the rows are windows, `document_ids` count from
+    0 in the batch and `labels` repeat per window.
+    """
+    unknown_id = preprocessor.vocabulary.index(UNKNOWN_TOKEN)
+    packed = preprocessor(features)
+    lengths = tf.reduce_sum(tf.cast(packed["padding_mask"], tf.int32), axis=1)
+    token_ids = tf.RaggedTensor.from_tensor(packed["token_ids"], lengths)
+    segment_ids = tf.RaggedTensor.from_tensor(packed["segment_ids"], lengths)
+    document_ids = None
+    if "document_ids" in packed:  # windows: counted per example, uncut
+        counts, unknown = _count_all_tokens(features, preprocessor, unknown_id)
+        document_ids = packed["document_ids"].numpy()
+        if labels is not None:
+            labels = tf.gather(labels, packed["document_ids"])
+    else:
+        counts, unknown = _count_tokens(features, token_ids, preprocessor, unknown_id)
     return PackedExamples(
-        token_ids=tf.concat(token_ids, axis=0),
-        segment_ids=tf.concat(segment_ids, axis=0),
-        labels=tf.concat(labels, axis=0) if labelled else None,
-        token_counts=np.concatenate(counts),
-        unknown_counts=np.concatenate(unknown),
-        document_ids=np.concatenate(document_ids) if document_ids else None,
+        token_ids, segment_ids, labels, counts, unknown, document_ids=document_ids
+    )
+
+
+def concat_packed(chunks: Sequence[PackedExamples]) -> PackedExamples:
+    """Packed batches in order as one set; document ids count on across them."""
+    document_ids = None
+    if chunks[0].document_ids is not None:
+        starts = np.cumsum([0] + [chunk.num_examples for chunk in chunks[:-1]])
+        document_ids = np.concatenate(
+            [chunk.document_ids + start for chunk, start in zip(chunks, starts)]
+        )
+    labelled = chunks[0].labels is not None
+    return PackedExamples(
+        token_ids=tf.concat([chunk.token_ids for chunk in chunks], axis=0),
+        segment_ids=tf.concat([chunk.segment_ids for chunk in chunks], axis=0),
+        labels=tf.concat([c.labels for c in chunks], axis=0) if labelled else None,
+        token_counts=np.concatenate([chunk.token_counts for chunk in chunks]),
+        unknown_counts=np.concatenate([chunk.unknown_counts for chunk in chunks]),
+        document_ids=document_ids,
     )
 
 
@@ -233,18 +255,36 @@ def batch_inputs(packed: PackedExamples, preprocessor, index: tf.Tensor) -> dict
     Padded to the preprocessor's `padded_length` of the batch's longest
     example: its multiple with `trim_to_longest`, else `sequence_length`.
     """
-    token_ids = tf.gather(packed.token_ids, index)
+    return pad_rows(
+        tf.gather(packed.token_ids, index),
+        tf.gather(packed.segment_ids, index),
+        preprocessor,
+        batch_size=index.shape[0],
+    )
+
+
+def pad_rows(
+    token_ids: tf.RaggedTensor,
+    segment_ids: tf.RaggedTensor,
+    preprocessor,
+    batch_size: int | None,
+) -> dict:
+    """One batch of packed rows as model inputs, padded as `batch_inputs` says.
+
+    `batch_size`: the batch's static size, or None where it may vary.
+    """
     lengths = token_ids.row_lengths()
     length = preprocessor.padded_length(tf.reduce_max(lengths))
-    shape = [index.shape[0], length if isinstance(length, int) else None]
+    shape = [batch_size, length if isinstance(length, int) else None]
+    num_rows = tf.cast(token_ids.nrows(), tf.int32)
 
     def pad(rows, value):
-        dense = rows.to_tensor(value, shape=tf.stack([tf.size(index), length]))
+        dense = rows.to_tensor(value, shape=tf.stack([num_rows, length]))
         return tf.ensure_shape(dense, shape)
 
     return {
         "token_ids": pad(token_ids, preprocessor.pad_token_id),
-        "segment_ids": pad(tf.gather(packed.segment_ids, index), 0),
+        "segment_ids": pad(segment_ids, 0),
         "padding_mask": tf.ensure_shape(
             tf.sequence_mask(lengths, length, dtype=tf.bool), shape
         ),
@@ -280,7 +320,7 @@ def build_train_dataset(
             ),
             num_parallel_calls=AUTOTUNE,
         )
-        .apply(_prefetch_without_autotuning)
+        .apply(prefetch_without_autotuning)
     )
 
 
@@ -320,11 +360,11 @@ def build_inference_dataset(
             lambda index: batch_inputs(packed, preprocessor, index),
             num_parallel_calls=AUTOTUNE,
         )
-        .apply(_prefetch_without_autotuning)
+        .apply(prefetch_without_autotuning)
     )
 
 
-def _prefetch_without_autotuning(dataset: tf.data.Dataset) -> tf.data.Dataset:
+def prefetch_without_autotuning(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """Two batches ahead, with tf.data's autotuning off for the whole pipeline.
 
     Batches are gathered from packed rows, so they are cheap and need no

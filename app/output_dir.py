@@ -298,11 +298,11 @@ def claim(output_dir: str) -> Iterator[None]:
     On the way out, what the block wrote is added to the manifest and the
     lock file is removed, also when the block raised.
     """
-    made = _make_folders(output_dir)
+    made = make_folders(output_dir)
     try:
         lock = acquire_lock(output_dir)
     except BaseException:
-        _remove_if_empty(made)
+        remove_if_empty(made)
         raise
     before = list_files(output_dir)
     try:
@@ -312,10 +312,10 @@ def claim(output_dir: str) -> Iterator[None]:
             record_changes(output_dir, before)
         finally:
             release_lock(output_dir, lock)
-            _remove_if_empty(made)  # a run that failed before writing anything
+            remove_if_empty(made)  # a run that failed before writing anything
 
 
-def _make_folders(folder: str) -> list[str]:
+def make_folders(folder: str) -> list[str]:
     """Makes folder and missing parents; returns those made, deepest first."""
     made, missing = [], os.path.abspath(folder)
     while not os.path.isdir(missing):
@@ -325,7 +325,7 @@ def _make_folders(folder: str) -> list[str]:
     return made
 
 
-def _remove_if_empty(folders: list[str]) -> None:
+def remove_if_empty(folders: list[str]) -> None:
     for folder in folders:
         try:
             os.rmdir(folder)

@@ -8,12 +8,17 @@ import numpy as np
 
 from app import inference, phase_times
 from app.config import RunConfig
+from app.feature_cache import FeatureCache, build_cache_dataset
 from app.input_pipeline import PackedExamples
 from app.long_text import pool_documents
 from app.results import (
+    check_row_count,
     format_predictions,
     format_submission,
     format_test_results,
+    prediction_lines,
+    test_result_lines,
+    write_lines_atomically,
     write_text_atomically,
 )
 from app.task_data import TaskData
@@ -30,6 +35,8 @@ def run_prediction(
     `threshold`: multi-label runs predict each label whose probability
     reaches it.
     """
+    if "test" in data.cached:
+        return write_streamed_prediction(config, model, preprocessor, data, threshold)
     examples, processor = data.test, data.processor
     outputs = predict_split(
         model, data.packed["test"], preprocessor, config, "predict", processor
@@ -58,6 +65,56 @@ def run_prediction(
     if config.glue_submission_dir:
         write_submission(config.glue_submission_dir, processor, examples, outputs)
     return path
+
+
+def write_streamed_prediction(
+    config: RunConfig, model, preprocessor, data: TaskData, threshold: float
+) -> str:
+    """test_results.tsv and predictions.tsv of a streamed test split.
+
+    Rows come from its feature cache and ids from the cache's ids.txt; only
+    the (num_examples, outputs) array is held in memory, and the files are
+    written line by line. The csv task, the one that streams, has no test
+    groups and no leaderboard files.
+    """
+    cache, processor = data.cached["test"], data.processor
+    outputs = predict_cache(model, cache, preprocessor, config, processor)
+    path = os.path.join(config.output_dir, "test_results.tsv")
+    check_row_count(outputs, cache.num_examples)
+    write_lines_atomically(path, test_result_lines(outputs))
+    lines = prediction_lines(
+        cache.read_ids(),
+        outputs,
+        data.labels,
+        output_kind=processor.output_kind,
+        threshold=threshold,
+        label_delimiter=config.label_delimiter,
+    )
+    write_lines_atomically(os.path.join(config.output_dir, "predictions.tsv"), lines)
+    return path
+
+
+def predict_cache(
+    model, cache: FeatureCache, preprocessor, config: RunConfig, processor
+) -> np.ndarray:
+    """`predict_split` for a split's feature cache: its rows read from disk,
+    in input order, padded per batch."""
+    batch_size = config.predict_batch_size
+    log_start("predict", cache.num_examples, cache.num_rows, batch_size, model)
+    dataset = build_cache_dataset(
+        cache.records_path,
+        cache.num_rows,
+        preprocessor,
+        batch_size,
+        pad_to_whole_batches=config.uses_tpu,
+    )
+    outputs = inference.predict_probabilities(model, dataset, cache.num_rows)
+    document_ids = cache.read_array("document_ids")
+    if document_ids is None:
+        return outputs
+    return pool_documents(
+        outputs, document_ids, config.chunk_pooling, processor.output_kind
+    )
 
 
 def write_submission(
@@ -104,15 +161,7 @@ def predict_split(
     example's windows are scored and pooled (`--chunk_pooling`).
     """
     batch_size = config.eval_batch_size if mode == "eval" else config.predict_batch_size
-    logger.info(
-        "***** Running %s *****\n  Num examples = %d (%d rows)\n  Batch size = %d"
-        "\n  Batches at once = %d",
-        "evaluation" if mode == "eval" else "prediction",
-        packed.num_examples,
-        len(packed),
-        batch_size,
-        inference.batches_at_once(model),
-    )
+    log_start(mode, packed.num_examples, len(packed), batch_size, model)
     outputs = inference.predict_outputs(
         model,
         packed,
@@ -126,4 +175,18 @@ def predict_split(
         return outputs
     return pool_documents(
         outputs, packed.document_ids, config.chunk_pooling, processor.output_kind
+    )
+
+
+def log_start(
+    mode: str, num_examples: int, num_rows: int, batch_size: int, model
+) -> None:
+    logger.info(
+        "***** Running %s *****\n  Num examples = %d (%d rows)\n  Batch size = %d"
+        "\n  Batches at once = %d",
+        "evaluation" if mode == "eval" else "prediction",
+        num_examples,
+        num_rows,
+        batch_size,
+        inference.batches_at_once(model),
     )

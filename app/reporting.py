@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from app.feature_cache import FeatureCache
 from app.input_pipeline import PackedExamples
 from tasks import InputExample, OutputKind
 
@@ -27,6 +28,7 @@ def build_data_report(
     task_name: str = "",
     output_kind: OutputKind = OutputKind.CLASSES,
     long_text: str = "truncate",
+    cached: Mapping[str, FeatureCache] | None = None,
 ) -> dict:
     """The report as a JSON-ready dict.
 
@@ -41,24 +43,68 @@ def build_data_report(
         long_text: `--long_text`; other than truncate, each split also
             reports the tokens beyond `max_seq_length` and, for chunks, the
             windows per example (`_describe_long_text`).
+        cached: streamed splits, by name: their counts come from their
+            feature cache (`app.feature_cache`), with no examples in memory.
     """
     report = {"task": task_name, "max_seq_length": max_seq_length, "splits": {}}
+    special_tokens = 3 if is_pair else 2  # [CLS] a [SEP] (b [SEP])
     for split, examples in splits.items():
-        lengths = packed[split].token_counts  # both texts, before truncation
-        unknown = int(packed[split].unknown_counts.sum())
-        special_tokens = 3 if is_pair else 2  # [CLS] a [SEP] (b [SEP])
         summary = {"examples": len(examples)}
         summary.update(_describe_labels(split, examples, output_kind))
-        summary.update(_describe_lengths(lengths + special_tokens, max_seq_length))
-        summary["tokens"] = int(lengths.sum())
-        summary["unknown_tokens"] = unknown
-        summary["unknown_rate"] = float(unknown / max(lengths.sum(), 1))
-        if long_text != "truncate":
-            summary["long_text"] = _describe_long_text(
-                long_text, lengths + special_tokens, max_seq_length, packed[split]
+        summary.update(
+            _describe_tokens(
+                packed[split].token_counts,
+                packed[split].unknown_counts,
+                packed[split].document_ids,
+                special_tokens,
+                max_seq_length,
+                long_text,
             )
+        )
+        report["splits"][split] = summary
+    for split, cache in (cached or {}).items():
+        # A streamed split (csv task) has no groups; test has no labels.
+        summary = {"examples": cache.num_examples}
+        if cache.label_counts is not None:
+            summary.update(_describe_label_counts(cache, output_kind))
+        summary.update(
+            _describe_tokens(
+                cache.read_array("token_counts"),
+                cache.read_array("unknown_counts"),
+                cache.read_array("document_ids"),
+                special_tokens,
+                max_seq_length,
+                long_text,
+            )
+        )
         report["splits"][split] = summary
     return report
+
+
+def _describe_tokens(
+    token_counts: np.ndarray,
+    unknown_counts: np.ndarray,
+    document_ids: np.ndarray | None,
+    special_tokens: int,
+    max_seq_length: int,
+    long_text: str,
+) -> dict:
+    """Lengths, truncation, [UNK]s and long-text figures of one split.
+
+    `token_counts`: (num_examples,) WordPieces of both texts before
+    truncation; `document_ids`: each window's example, or None.
+    """
+    lengths = token_counts + special_tokens
+    unknown = int(unknown_counts.sum())
+    summary = _describe_lengths(lengths, max_seq_length)
+    summary["tokens"] = int(token_counts.sum())
+    summary["unknown_tokens"] = unknown
+    summary["unknown_rate"] = float(unknown / max(token_counts.sum(), 1))
+    if long_text != "truncate":
+        summary["long_text"] = _describe_long_text(
+            long_text, lengths, max_seq_length, document_ids
+        )
+    return summary
 
 
 def format_data_report(report: dict) -> str:
@@ -128,6 +174,16 @@ def _describe_labels(split: str, examples, output_kind: OutputKind) -> dict:
     return summary
 
 
+def _describe_label_counts(cache: FeatureCache, output_kind: OutputKind) -> dict:
+    """`_describe_labels` of a streamed classes or multi-label split, from the
+    examples per label its cache counted."""
+    summary = {"labels": dict(sorted(cache.label_counts.items()))}
+    if output_kind is OutputKind.LABELS:
+        total = sum(cache.label_counts.values())
+        summary["labels_per_example"] = float(total / max(cache.num_examples, 1))
+    return summary
+
+
 def _describe_lengths(lengths: np.ndarray, max_seq_length: int) -> dict:
     """Percentiles of packed lengths, and how many exceed `max_seq_length`."""
     token_length = {
@@ -144,7 +200,10 @@ def _describe_lengths(lengths: np.ndarray, max_seq_length: int) -> dict:
 
 
 def _describe_long_text(
-    long_text: str, lengths: np.ndarray, max_seq_length: int, packed: PackedExamples
+    long_text: str,
+    lengths: np.ndarray,
+    max_seq_length: int,
+    document_ids: np.ndarray | None,
 ) -> dict:
     """Tokens past `max_seq_length` (packed lengths beyond it, summed) and,
     for chunks, the windows each example was split into."""
@@ -154,8 +213,8 @@ def _describe_long_text(
         "tokens_beyond_limit": int(beyond.sum()),
         "examples_beyond_limit": int((beyond > 0).sum()),
     }
-    if packed.document_ids is not None:
-        windows = np.bincount(packed.document_ids, minlength=packed.num_examples)
+    if document_ids is not None:
+        windows = np.bincount(document_ids, minlength=len(lengths))
         summary["windows"] = int(windows.sum())
         summary["windows_per_example"] = {
             "mean": float(windows.mean()) if len(windows) else 0.0,

@@ -3,9 +3,10 @@
 Every file is written atomically: readers never see half a file.
 """
 
+import itertools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -15,9 +16,15 @@ from tasks import InputExample, OutputKind
 
 def write_text_atomically(path: str, text: str) -> None:
     """Writes `text` to `path` so that readers never see half a file."""
+    write_lines_atomically(path, [text])
+
+
+def write_lines_atomically(path: str, lines: Iterable[str]) -> None:
+    """Writes `lines` to `path` as they come, so that readers never see half
+    a file; a big file is never one string in memory."""
     temporary_path = f"{path}.tmp-{os.getpid()}"
     with open(temporary_path, "w", encoding="utf-8") as file:
-        file.write(text)
+        file.writelines(lines)
     os.replace(temporary_path, path)
 
 
@@ -33,12 +40,14 @@ def format_eval_json(metrics: dict) -> str:
 
 def format_test_results(probabilities: np.ndarray, num_examples: int) -> str:
     """One line of tab-separated class probabilities per test example."""
-    _check_row_count(probabilities, num_examples)
-    probabilities = np.asarray(probabilities, dtype=np.float32)
-    return "".join(
-        "\t".join(str(probability) for probability in row) + "\n"
-        for row in probabilities
-    )
+    check_row_count(probabilities, num_examples)
+    return "".join(test_result_lines(probabilities))
+
+
+def test_result_lines(probabilities: np.ndarray) -> Iterator[str]:
+    """The lines of test_results.tsv, one at a time."""
+    for row in np.asarray(probabilities, dtype=np.float32):
+        yield "\t".join(str(probability) for probability in row) + "\n"
 
 
 def format_predictions(
@@ -66,19 +75,45 @@ def format_predictions(
         group_name: header of the group column; None for no group column.
         output_kind: what `outputs` hold.
     """
-    _check_row_count(outputs, len(examples))
+    check_row_count(outputs, len(examples))
+    ids = (example_id(example, number) for number, example in enumerate(examples))
+    groups = (example.group or "" for example in examples) if group_name else None
+    lines = prediction_lines(
+        ids,
+        outputs,
+        labels,
+        groups,
+        group_name,
+        output_kind,
+        threshold,
+        label_delimiter,
+    )
+    return "".join(lines)
+
+
+def prediction_lines(
+    ids: Iterable[str],
+    outputs: np.ndarray,
+    labels: Sequence[str],
+    groups: Iterable[str] | None = None,
+    group_name: str | None = None,
+    output_kind: OutputKind = OutputKind.CLASSES,
+    threshold: float = 0.5,
+    label_delimiter: str = "|",
+) -> Iterator[str]:
+    """The lines of predictions.tsv (`format_predictions`), one at a time,
+    from each example's id (and group, with `group_name`) and outputs."""
     outputs = np.asarray(outputs, dtype=np.float32)
     has_classes = output_kind is not OutputKind.SCORE
     header = ["id"] + ([group_name] if group_name else []) + ["prediction"]
     header += [f"probability_{label}" for label in labels] if has_classes else []
-    lines = ["\t".join(header) + "\n"]
-    for row_number, (example, row) in enumerate(zip(examples, outputs)):
-        fields = [example_id(example, row_number)]
-        fields += [example.group or ""] if group_name else []
+    yield "\t".join(header) + "\n"
+    groups = groups if group_name else itertools.repeat(None)
+    for identifier, group, row in zip(ids, groups, outputs):
+        fields = [identifier] + ([group] if group_name else [])
         fields.append(_prediction(row, labels, output_kind, threshold, label_delimiter))
         fields += [str(value) for value in row] if has_classes else []
-        lines.append("\t".join(fields) + "\n")
-    return "".join(lines)
+        yield "\t".join(fields) + "\n"
 
 
 def format_submission(
@@ -94,7 +129,7 @@ def format_submission(
     example, with the test file's `index` and the predicted label (or score);
     XTREME files hold one predicted label per line.
     """
-    _check_row_count(outputs, len(examples))
+    check_row_count(outputs, len(examples))
     outputs = np.asarray(outputs, dtype=np.float32)
     predictions = [_prediction(row, labels, output_kind) for row in outputs]
     if submission_format == "xtreme":
@@ -127,7 +162,7 @@ def _prediction(
     return labels[int(np.argmax(row))]
 
 
-def _check_row_count(outputs: np.ndarray, num_examples: int) -> None:
+def check_row_count(outputs: np.ndarray, num_examples: int) -> None:
     if len(outputs) != num_examples:
         raise RuntimeError(
             f"Predicted {len(outputs)} rows for {num_examples} test "

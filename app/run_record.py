@@ -19,6 +19,7 @@ from app.output_dir import check_output_dir_path, remove_written
 from app.results import write_text_atomically
 
 RECORD_NAME = "run_config.json"
+IN_MEMORY = "in_memory"  # the training order of runs recorded before streaming
 # Settings that change the trained weights; eval/predict settings do not.
 IDENTITY_FIELDS = (
     "task_name",
@@ -37,9 +38,14 @@ IDENTITY_FIELDS = (
 )
 
 
-def run_identity(config: RunConfig, data_hashes: dict) -> dict:
+def run_identity(
+    config: RunConfig, data_hashes: dict, streams_training: bool = False
+) -> dict:
     identity = {name: getattr(config, name) for name in IDENTITY_FIELDS}
     identity["train_data_sha256"] = data_hashes.get("train")
+    # A streamed training split comes in another order than one in memory:
+    # a run resumes only in the order it started with.
+    identity["training_order"] = "feature_cache" if streams_training else IN_MEMORY
     # What training sees of long texts; absent for truncate, as before it existed.
     if config.long_text != "truncate":
         identity["long_text"] = config.long_text
@@ -48,10 +54,15 @@ def run_identity(config: RunConfig, data_hashes: dict) -> dict:
     return identity
 
 
-def build_record(config: RunConfig, data_hashes: dict, checkpoint_hash: str) -> dict:
+def build_record(
+    config: RunConfig,
+    data_hashes: dict,
+    checkpoint_hash: str,
+    streams_training: bool = False,
+) -> dict:
     """Every flag, library versions, data and checkpoint hashes."""
     return {
-        "identity": run_identity(config, data_hashes),
+        "identity": run_identity(config, data_hashes, streams_training),
         "flags": dataclasses.asdict(config),
         "versions": library_versions(),
         "data_sha256": data_hashes,
@@ -114,10 +125,16 @@ def read_record(output_dir: str) -> dict | None:
 def hash_examples(examples) -> str:
     """sha256 over a split's examples (guid, texts, label), in order."""
     digest = hashlib.sha256()
+    update_examples_hash(digest, examples)
+    return digest.hexdigest()
+
+
+def update_examples_hash(digest, examples) -> None:
+    """Adds `examples` to `digest`: a split hashed in chunks as it streams
+    gets the hash `hash_examples` gives the whole list."""
     for example in examples:
         for value in (example.guid, example.text_a, example.text_b, example.label):
             digest.update(repr(value).encode("utf-8"))
-    return digest.hexdigest()
 
 
 def hash_checkpoint(path: str) -> str:
@@ -168,4 +185,5 @@ def _with_defaults(old: dict) -> dict:
     """An earlier run's identity, with the defaults of fields it lacks: those
     added to IDENTITY_FIELDS after that run, so such runs still resume."""
     defaults = {field.name: field.default for field in dataclasses.fields(RunConfig)}
-    return {**{k: defaults[k] for k in IDENTITY_FIELDS}, **old}
+    defaults = {k: defaults[k] for k in IDENTITY_FIELDS}
+    return {**defaults, "training_order": IN_MEMORY, **old}

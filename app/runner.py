@@ -14,13 +14,17 @@ import tasks
 from app import phase_times, run_record, seeds, training
 from app.callbacks import PeriodicEvaluation, batches_done
 from app.class_weights import describe as describe_class_weights
-from app.class_weights import resolve_class_weights
+from app.class_weights import (
+    resolve_class_weights,
+    resolve_class_weights_from_counts,
+)
 from app.compat import check_accumulation_replicas
-from app.config import NO_EXPORT, SAVED_MODEL, RunConfig, validate
+from app.config import NO_EXPORT, SAMPLE_LIMITS, SAVED_MODEL, RunConfig, validate
 from app.errors import ConfigError
 from app.evaluation import evaluate_dev, run_evaluation
 from app.export import export_saved_model
 from app.export_formats import check_format_dirs, export_formats
+from app.feature_cache import build_cache_train_dataset
 from app.input_pipeline import build_train_dataset
 from app.metrics import main_metric_key
 from app.multi_label import decision_threshold
@@ -41,7 +45,13 @@ from app.strategy import (
     resolve_pad_to_multiple_of,
     resolve_precision,
 )
-from app.task_data import TaskData, pack_task_data
+from app.streaming import (
+    cache_streamed_splits,
+    feature_cache_root,
+    first_streamed_samples,
+    streams_split,
+)
+from app.task_data import TaskData, pack_task_data, summarize_split
 from checkpoints import (
     load_backbone,
     read_pretrained,
@@ -115,18 +125,35 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
         split: run_record.hash_examples(examples)
         for split, examples in data.splits().items()
     }
-    identity = run_record.run_identity(config, data_hashes)
+    if data.train_summary is not None:
+        data_hashes["train"] = data.train_summary.data_sha256
+    identity = run_record.run_identity(
+        config, data_hashes, streams_training="train" in data.streamed
+    )
     run_record.check_output_dir(config, identity)
     if export_dir_of(config):
         check_export_dir(
             export_dir_of(config), config.output_dir, config.overwrite_output_dir
         )
     check_format_dirs(config.export_format_names, config.output_dir)
-    # Packed before the model is built: --long_text=chunks trains on windows,
-    # so the step count comes from the packed rows.
     preprocessor = build_preprocessor(config, pretrained)
-    data = pack_task_data(data, preprocessor)
-    session = build_session(config, strategy, pretrained, data, preprocessor)
+    with feature_cache_root(config) as cache_root:
+        # Streamed splits are cached before output_dir is locked: a bad row
+        # stops the run as one read into memory does.
+        # Every worker trains; the chief alone predicts.
+        splits = data.streamed if is_chief(strategy) else ("train",)
+        data = cache_streamed_splits(config, data, preprocessor, cache_root, splits)
+        data_hashes.update({s: c.data_sha256 for s, c in data.cached.items()})
+        # Packed before the model is built: --long_text=chunks trains on
+        # windows, so the step count comes from the packed rows.
+        data = pack_task_data(data, preprocessor)
+        session = build_session(config, strategy, pretrained, data, preprocessor)
+        return run_session(session, data, identity, data_hashes)
+
+
+def run_session(session: Session, data: TaskData, identity, data_hashes) -> dict:
+    """Runs each step once the model is built; the chief holds output_dir."""
+    config = session.config
     if not session.is_chief:  # it writes to a scratch folder of its own
         restore_checkpoints(session)
         return run_steps(session, data)
@@ -136,7 +163,10 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
         restore_checkpoints(session)
         if config.do_train:
             record = run_record.build_record(
-                config, data_hashes, run_record.hash_checkpoint(config.init_checkpoint)
+                config,
+                data_hashes,
+                run_record.hash_checkpoint(config.init_checkpoint),
+                streams_training="train" in data.streamed,
             )
             record["class_weights"] = data.class_weights
             run_record.write_record(config.output_dir, record)
@@ -357,8 +387,17 @@ def train_steps(config: RunConfig, data: TaskData) -> int:
 
 def training_rows(data: TaskData) -> int:
     """Rows an epoch trains on: examples, or their windows (--long_text=chunks)."""
+    if "train" in data.cached:
+        return data.cached["train"].num_rows
     if "train" in data.packed:
         return len(data.packed["train"])
+    return len(data.train or [])
+
+
+def training_examples(data: TaskData) -> int:
+    """Examples in the training split, read into memory or streamed."""
+    if data.train_summary is not None:
+        return data.train_summary.num_examples
     return len(data.train or [])
 
 
@@ -377,15 +416,33 @@ def read_task_data(config: RunConfig) -> TaskData:
     """
     processor = tasks.get_processor(config.task_name, config.task_options())
     data_dir = config.data_dir or ""
-    train = None
-    if config.do_train:
+    # A streamed split is packed later, in one pass, into its feature cache;
+    # a streamed training split is read once here for its labels and hash.
+    wanted = {"train": config.do_train, "test": config.do_predict}
+    streamed = tuple(
+        split
+        for split, asked in wanted.items()
+        if asked and streams_split(config, processor, split)
+    )
+    train = train_summary = None
+    if "train" in streamed:
+        examples = processor.iter_examples(data_dir, "train")
+        train_summary = summarize_split(
+            first_streamed_samples(examples, config, "train")
+        )
+    elif config.do_train:
         train = first_samples(
             processor.get_examples(data_dir, "train"), config, "train"
         )
     saved_labels_path = os.path.join(config.output_dir, tasks.LABELS_FILE)
     if config.do_train and config.overwrite_output_dir:
         saved_labels_path = None  # The earlier run's files are being replaced.
-    processor = processor.resolve_labels(train, saved_labels_path)
+    if train_summary:
+        processor = processor.resolve_labels_from_counts(
+            train_summary.label_counts, saved_labels_path
+        )
+    else:
+        processor = processor.resolve_labels(train, saved_labels_path)
 
     def read(split: str, wanted: bool):
         if not wanted:
@@ -397,10 +454,10 @@ def read_task_data(config: RunConfig) -> TaskData:
         labels=processor.get_labels(),
         train=train,
         dev=read("dev", config.do_eval),
-        test=read("test", config.do_predict),
-        class_weights=resolve_class_weights(
-            config.class_weights, processor.get_labels(), train, processor.output_kind
-        ),
+        test=read("test", config.do_predict and "test" not in streamed),
+        class_weights=training_class_weights(config, processor, train, train_summary),
+        streamed=streamed,
+        train_summary=train_summary,
     )
     if config.do_train:
         logger.info(
@@ -410,15 +467,26 @@ def read_task_data(config: RunConfig) -> TaskData:
         examples = getattr(data, split)
         if examples is not None:
             logger.info("Read %d %s examples.", len(examples), split)
+    if train_summary:
+        logger.info("Read %d train examples (streamed).", train_summary.num_examples)
     return data
 
 
-# The flag that keeps the first N examples of each split, for quick runs.
-SAMPLE_LIMITS = {
-    "train": "max_train_samples",
-    "dev": "max_eval_samples",
-    "test": "max_predict_samples",
-}
+def training_class_weights(
+    config: RunConfig, processor, train: list | None, train_summary
+) -> dict[str, float] | None:
+    """--class_weights from the training examples, or a streamed split's counts."""
+    if train_summary is None:
+        return resolve_class_weights(
+            config.class_weights, processor.get_labels(), train, processor.output_kind
+        )
+    return resolve_class_weights_from_counts(
+        config.class_weights,
+        processor.get_labels(),
+        train_summary.label_counts,
+        train_summary.num_examples,
+        processor.output_kind,
+    )
 
 
 def first_samples(examples: list, config: RunConfig, split: str) -> list:
@@ -449,9 +517,10 @@ def check_sequence_length(max_seq_length: int, max_position_embeddings: int) -> 
 
 def check_training_set(config: RunConfig, data: TaskData) -> None:
     """Training needs at least one whole batch."""
-    if data.train is not None and len(data.train) < config.train_batch_size:
+    num_examples = training_examples(data)
+    if config.do_train and num_examples < config.train_batch_size:
         raise ConfigError(
-            f"The training set has {len(data.train)} examples, fewer than one "
+            f"The training set has {num_examples} examples, fewer than one "
             f"batch (--train_batch_size={config.train_batch_size}). Lower "
             "--train_batch_size or add training data."
         )
@@ -459,14 +528,18 @@ def check_training_set(config: RunConfig, data: TaskData) -> None:
 
 @phase_times.timed("training")
 def run_training(session: Session, data: TaskData) -> None:
-    config, examples = session.config, data.train
+    config = session.config
     num_train_steps = train_steps(config, data)
     # --train_batch_size is the batch of one update; with accumulation, each
     # update averages the gradients of `accumulation` smaller batches.
     accumulation = config.gradient_accumulation_steps
     batch_size = config.train_batch_size // accumulation
-    dataset = build_train_dataset(
-        data.packed["train"],
+    build = build_train_dataset
+    rows = data.packed.get("train")
+    if "train" in data.cached:  # streamed from its feature cache
+        build, rows = build_cache_train_dataset, data.cached["train"]
+    dataset = build(
+        rows,
         session.preprocessor,
         batch_size,
         num_steps=num_train_steps * accumulation,
@@ -479,7 +552,7 @@ def run_training(session: Session, data: TaskData) -> None:
     logger.info(
         "***** Running training *****\n  Num examples = %d (%d rows)\n  Batch size"
         " = %d (%d per replica, %d batch(es) per update)\n  Num steps = %d (from %d)",
-        len(examples),
+        training_examples(data),
         training_rows(data),
         config.train_batch_size,
         batch_size // replicas,
@@ -561,6 +634,7 @@ def write_data_files(config: RunConfig, data: TaskData) -> dict:
         task_name=processor.name,
         output_kind=processor.output_kind,
         long_text=config.long_text,
+        cached=data.cached,
     )
     logger.info("%s", format_data_report(report))
     paths = {"data_report": os.path.join(config.output_dir, "data_report.json")}

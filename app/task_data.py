@@ -1,10 +1,35 @@
 """A run's examples, by split, and the same splits packed once for every step."""
 
+import collections
 import dataclasses
+import hashlib
+from collections.abc import Iterable
 
 from app import phase_times
+from app.feature_cache import FeatureCache
 from app.input_pipeline import PackedExamples, pack_splits
-from tasks import DataProcessor
+from app.run_record import update_examples_hash
+from tasks import DataProcessor, InputExample
+from tasks.custom import label_counts
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitSummary:
+    """What a streamed split's labels and content come to, in one pass."""
+
+    num_examples: int
+    label_counts: collections.Counter  # `tasks.custom.label_counts`
+    data_sha256: str  # `run_record.hash_examples`
+
+
+def summarize_split(examples: Iterable[InputExample]) -> SplitSummary:
+    """Reads `examples` once, keeping none of them."""
+    digest, counts, num_examples = hashlib.sha256(), collections.Counter(), 0
+    for example in examples:
+        update_examples_hash(digest, [example])
+        counts.update(label_counts([example]))
+        num_examples += 1
+    return SplitSummary(num_examples, counts, digest.hexdigest())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -13,7 +38,8 @@ class TaskData:
 
     `packed` holds each of them tokenized and packed (`pack_task_data`):
     training, every evaluation, prediction and the data report read those
-    rows, so a split is tokenized once per process.
+    rows, so a split is tokenized once per process. A streamed split has
+    no examples in memory: its rows are in `cached`, on disk.
     """
 
     processor: DataProcessor
@@ -24,6 +50,13 @@ class TaskData:
     packed: dict[str, PackedExamples] = dataclasses.field(default_factory=dict)
     # Each label's training loss weight (`--class_weights`); None: unweighted.
     class_weights: dict[str, float] | None = None
+    # Splits read as a stream (None above), and their feature caches once
+    # built (`app.streaming`).
+    streamed: tuple[str, ...] = ()
+    cached: dict[str, FeatureCache] = dataclasses.field(default_factory=dict)
+    # A streamed training split's examples per label, count and hash, read
+    # before its cache is built (`app.streaming.summarize_split`).
+    train_summary: SplitSummary | None = None
 
     def splits(self) -> dict:
         """The splits that were read, by name."""

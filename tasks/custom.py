@@ -14,7 +14,7 @@ import copy
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import tensorflow as tf
 
@@ -79,17 +79,26 @@ class CsvProcessor(DataProcessor):
             DataError: no file for the split, a file that cannot be read, a bad
                 row (named by file and line), or a split without examples.
         """
-        examples = []
+        return list(self.iter_examples(data_dir, split))
+
+    def iter_examples(self, data_dir: str, split: str) -> Iterator[InputExample]:
+        """The examples of `get_examples` one at a time, for splits that stream.
+
+        Raises:
+            DataError: as `get_examples`, when the bad row is reached.
+        """
+        num_examples = 0
         label_types = _LabelTypes()
-        for path in self._find_files(data_dir, split):
-            examples += self._read_file(path, split, len(examples), label_types)
-        if not examples:
+        for path in self.find_files(data_dir, split):
+            for example in self._read_file(path, split, num_examples, label_types):
+                num_examples += 1
+                yield example
+        if not num_examples:
             raise DataError(
                 f"No examples in the {split} split: {self.files[split]} holds no"
                 " data rows. Check that the flag names the right file."
                 f" Received: {split}_file={self.files[split]}"
             )
-        return examples
 
     def resolve_labels(
         self,
@@ -102,10 +111,18 @@ class CsvProcessor(DataProcessor):
             DataError: no list can be had, it has fewer than two labels, or
                 it differs from the saved one.
         """
+        counts = label_counts(train_examples) if train_examples else None
+        return self.resolve_labels_from_counts(counts, saved_labels_path)
+
+    def resolve_labels_from_counts(
+        self, train_counts: collections.Counter | None, saved_labels_path: str | None
+    ) -> "CsvProcessor":
+        """`resolve_labels` from the training examples per label
+        (`label_counts`), for a training split that streams."""
         saved = read_label_file(saved_labels_path)
-        if train_examples and not self.labels:
-            self._check_two_training_labels(train_examples)
-        labels = self.labels or infer_labels(train_examples or []) or saved
+        if train_counts and not self.labels:
+            self._check_two_training_labels(train_counts)
+        labels = self.labels or sorted_labels(train_counts or {}) or saved
         if not labels:
             raise DataError(
                 "The csv task needs its label list before evaluating or"
@@ -132,13 +149,12 @@ class CsvProcessor(DataProcessor):
         resolved.labels = tuple(labels)
         return resolved
 
-    def _check_two_training_labels(self, examples: list[InputExample]) -> None:
+    def _check_two_training_labels(self, counts: collections.Counter) -> None:
         """Refuses training labels that all have one value: nothing to classify.
 
         One label would make a one-output model, which is no classifier. With
         `--labels` the list is given and may name labels the file lacks.
         """
-        counts = label_counts(examples)
         if len(counts) >= 2:
             return
         per_label = ", ".join(f"{label!r}: {n}" for label, n in counts.items())
@@ -152,7 +168,7 @@ class CsvProcessor(DataProcessor):
             f" label_counts={dict(counts)}"
         )
 
-    def _find_files(self, data_dir: str, split: str) -> list[str]:
+    def find_files(self, data_dir: str, split: str) -> list[str]:
         """The files a split flag names, globs expanded in sorted order."""
         pattern = self.files.get(split)
         if not pattern:
@@ -178,15 +194,14 @@ class CsvProcessor(DataProcessor):
 
     def _read_file(
         self, path: str, split: str, first_index: int, label_types: "_LabelTypes"
-    ) -> list[InputExample]:
+    ) -> Iterator[InputExample]:
         """The examples of one file; `first_index` numbers their guids."""
         records = read_records(path)
         header = None
         if table_format(path) != "jsonl":
             _, header = next(records, (0, None))
-        examples = []
         read_fields = None
-        for line_number, record in records:
+        for index, (line_number, record) in enumerate(records, start=first_index):
             if read_fields is None:
                 names = header if header is not None else list(record)
                 read_fields = self.fields_reader(path, names, split)
@@ -196,16 +211,13 @@ class CsvProcessor(DataProcessor):
                 label = self._read_label_set(values["label"], where, split)
             else:
                 label = self._read_label(values["label"], where, label_types)
-            examples.append(
-                InputExample(
-                    guid=f"{split}-{first_index + len(examples)}",
-                    text_a=values["text_a"],
-                    text_b=values.get("text_b"),
-                    label=label,
-                    example_id=values.get("id"),
-                )
+            yield InputExample(
+                guid=f"{split}-{index}",
+                text_a=values["text_a"],
+                text_b=values.get("text_b"),
+                label=label,
+                example_id=values.get("id"),
             )
-        return examples
 
     def fields_reader(self, path: str, names: list, split: str):
         """A function from one record of `path` and its line number to its
@@ -442,7 +454,12 @@ def label_counts(examples: list[InputExample]) -> collections.Counter:
 
 def infer_labels(examples: list[InputExample]) -> tuple[str, ...]:
     """The distinct labels, sorted: as numbers when all are numbers."""
-    labels = set(label_counts(examples))
+    return sorted_labels(label_counts(examples))
+
+
+def sorted_labels(labels) -> tuple[str, ...]:
+    """`labels` (any iterable of label names) sorted: as numbers when all are."""
+    labels = set(labels)
     if all(_is_number(label) for label in labels):
         return tuple(sorted(labels, key=lambda label: (float(label), label)))
     return tuple(sorted(labels))

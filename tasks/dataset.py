@@ -41,15 +41,23 @@ def build_dataset(
     Raises:
         DataError: with `with_labels`, an example's label is not in `label_list`.
     """
-    features = {"text_a": _string_tensor([example.text_a for example in examples])}
-    if is_pair:
-        text_b = [example.text_b or "" for example in examples]
-        features["text_b"] = _string_tensor(text_b)
+    features = build_features(examples, is_pair)
     if not with_labels:
         return tf.data.Dataset.from_tensor_slices(features)
     return tf.data.Dataset.from_tensor_slices(
         (features, build_targets(examples, label_list, output_kind))
     )
+
+
+def build_features(
+    examples: Sequence[InputExample], is_pair: bool
+) -> dict[str, tf.Tensor]:
+    """`{"text_a": (n,) string}`, plus `"text_b"` when `is_pair` ("" if none)."""
+    features = {"text_a": _string_tensor([example.text_a for example in examples])}
+    if is_pair:
+        text_b = [example.text_b or "" for example in examples]
+        features["text_b"] = _string_tensor(text_b)
+    return features
 
 
 def build_targets(
