@@ -68,9 +68,7 @@ def balanced_positive_weights(
     labels: Sequence[str], examples: Sequence[InputExample]
 ) -> dict[str, float]:
     """`negatives / positives` of each label; 1 for a label never positive."""
-    positives = collections.Counter(
-        label for example in examples for label in set(example.label)
-    )
+    positives = count_positives(examples)
     total = len(examples)
     return {
         label: (total - positives[label]) / positives[label]
@@ -78,6 +76,13 @@ def balanced_positive_weights(
         else 1.0
         for label in labels
     }
+
+
+def count_positives(examples: Sequence[InputExample]) -> collections.Counter:
+    """How many of the multi-label `examples` hold each label."""
+    return collections.Counter(
+        label for example in examples for label in set(example.label)
+    )
 
 
 def read_weights_file(path: str, labels: Sequence[str]) -> dict[str, float]:

@@ -25,6 +25,8 @@ from app.input_pipeline import build_train_dataset
 from app.metrics import main_metric_key
 from app.multi_label import decision_threshold
 from app.optimization import count_train_steps
+from app.output_bias import describe as describe_output_bias
+from app.output_bias import starting_output_bias
 from app.output_dir import check_export_dir, claim, publish_export
 from app.prediction import run_prediction
 from app.preprocessing import ClassifierPreprocessor
@@ -139,6 +141,7 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
                 config, data_hashes, run_record.hash_checkpoint(config.init_checkpoint)
             )
             record["class_weights"] = data.class_weights
+            record["output_bias"] = data.output_bias  # None: zeros
             run_record.write_record(config.output_dir, record)
         return run_steps(session, data)
 
@@ -197,6 +200,7 @@ def build_session(
             class_weights=list(data.class_weights.values())
             if data.class_weights
             else None,
+            output_bias=list(data.output_bias.values()) if data.output_bias else None,
         )
     return Session(config, strategy, model, preprocessor, None, is_chief(strategy))
 
@@ -381,20 +385,23 @@ def read_task_data(config: RunConfig) -> TaskData:
             return None
         return first_samples(processor.get_examples(data_dir, split), config, split)
 
+    labels, output_kind = processor.get_labels(), processor.output_kind
+    class_weights = resolve_class_weights(
+        config.class_weights, labels, train, output_kind
+    )
     data = TaskData(
         processor=processor,
-        labels=processor.get_labels(),
+        labels=labels,
         train=train,
         dev=read("dev", config.do_eval),
         test=read("test", config.do_predict),
-        class_weights=resolve_class_weights(
-            config.class_weights, processor.get_labels(), train, processor.output_kind
-        ),
+        class_weights=class_weights,
+        output_bias=starting_output_bias(output_kind, labels, train, class_weights),
     )
     if config.do_train:
-        logger.info(
-            "%s", describe_class_weights(config.class_weights, data.class_weights)
-        )
+        logger.info("%s", describe_class_weights(config.class_weights, class_weights))
+    if data.output_bias:
+        logger.info("%s", describe_output_bias(data.output_bias))
     for split in ("train", "dev", "test"):
         examples = getattr(data, split)
         if examples is not None:

@@ -24,6 +24,8 @@ class TaskData:
     packed: dict[str, PackedExamples] = dataclasses.field(default_factory=dict)
     # Each label's training loss weight (`--class_weights`); None: unweighted.
     class_weights: dict[str, float] | None = None
+    # Each label's starting output bias (`app.output_bias`); None: zeros.
+    output_bias: dict[str, float] | None = None
 
     def splits(self) -> dict:
         """The splits that were read, by name."""
