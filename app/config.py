@@ -274,7 +274,8 @@ class RunConfig:
     multi_label: bool = setting(
         False,
         "--task_name=csv: each row has a set of labels (one sigmoid output per "
-        "label, binary cross-entropy): a JSON list in .jsonl files, a string "
+        "label, its bias starting at the label's log-odds in the training data; "
+        "binary cross-entropy): a JSON list in .jsonl files, a string "
         "split on --label_delimiter in CSV and TSV files.",
     )
     label_delimiter: str = setting(

@@ -24,6 +24,7 @@ def build_classifier(
     output_kind: OutputKind = OutputKind.CLASSES,
     dropout: float = 0.1,
     initializer_range: float = 0.02,
+    output_bias=None,
 ) -> keras.Model:
     """Functional model from packed BERT inputs to the task's outputs.
 
@@ -41,6 +42,8 @@ def build_classifier(
             or one score.
         dropout: float. Dropout on the pooled output.
         initializer_range: float. Stddev of the output layer's initializer.
+        output_bias: the output layer's starting bias, one number per
+            output (`app.output_bias`), or None for zeros.
     """
     if output_kind is not OutputKind.SCORE and num_labels < 2:
         raise ValueError(
@@ -65,6 +68,9 @@ def build_classifier(
     backbone = keep_residual_stream_in_float32(backbone)
     pooled_output = backbone(inputs)["pooled_output"]  # (batch, hidden)
     outputs = output_layer(dropout_layer(pooled_output))  # (batch, outputs)
+    if output_bias is not None:
+        # Assigned, not an initializer: the layer's config stays data-free.
+        output_layer.bias.assign(output_bias)
     return keras.Model(inputs, outputs, name="bert_classifier")
 
 

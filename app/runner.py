@@ -1,5 +1,6 @@
 """One run, top to bottom: read, build, train, evaluate, predict, export."""
 
+import collections
 import contextlib
 import dataclasses
 import json
@@ -14,10 +15,7 @@ import tasks
 from app import phase_times, run_record, seeds, training
 from app.callbacks import PeriodicEvaluation, batches_done
 from app.class_weights import describe as describe_class_weights
-from app.class_weights import (
-    resolve_class_weights,
-    resolve_class_weights_from_counts,
-)
+from app.class_weights import resolve_class_weights_from_counts
 from app.compat import check_accumulation_replicas
 from app.config import NO_EXPORT, SAMPLE_LIMITS, SAVED_MODEL, RunConfig, validate
 from app.errors import ConfigError
@@ -29,6 +27,8 @@ from app.input_pipeline import build_train_dataset
 from app.metrics import main_metric_key
 from app.multi_label import decision_threshold
 from app.optimization import count_train_steps
+from app.output_bias import describe as describe_output_bias
+from app.output_bias import starting_output_bias
 from app.output_dir import check_export_dir, claim, publish_export
 from app.prediction import run_prediction
 from app.preprocessing import ClassifierPreprocessor
@@ -57,6 +57,7 @@ from checkpoints import (
     read_pretrained,
     validate_case_matches_checkpoint,
 )
+from tasks.custom import label_counts
 
 logger = logging.getLogger(__name__)
 BEST_STATE_NAME = "best_checkpoint.json"
@@ -169,6 +170,7 @@ def run_session(session: Session, data: TaskData, identity, data_hashes) -> dict
                 streams_training="train" in data.streamed,
             )
             record["class_weights"] = data.class_weights
+            record["output_bias"] = data.output_bias  # None: zeros
             run_record.write_record(config.output_dir, record)
         return run_steps(session, data)
 
@@ -229,6 +231,7 @@ def build_session(
             class_weights=list(data.class_weights.values())
             if data.class_weights
             else None,
+            output_bias=list(data.output_bias.values()) if data.output_bias else None,
         )
     return Session(config, strategy, model, preprocessor, None, is_chief(strategy))
 
@@ -449,20 +452,28 @@ def read_task_data(config: RunConfig) -> TaskData:
             return None
         return first_samples(processor.get_examples(data_dir, split), config, split)
 
+    labels, output_kind = processor.get_labels(), processor.output_kind
+    counts = training_label_counts(train, train_summary)
+    class_weights = None
+    if counts is not None:
+        class_weights = resolve_class_weights_from_counts(
+            config.class_weights, labels, *counts, output_kind
+        )
     data = TaskData(
         processor=processor,
-        labels=processor.get_labels(),
+        labels=labels,
         train=train,
         dev=read("dev", config.do_eval),
         test=read("test", config.do_predict and "test" not in streamed),
-        class_weights=training_class_weights(config, processor, train, train_summary),
+        class_weights=class_weights,
         streamed=streamed,
         train_summary=train_summary,
+        output_bias=starting_output_bias(output_kind, labels, counts, class_weights),
     )
     if config.do_train:
-        logger.info(
-            "%s", describe_class_weights(config.class_weights, data.class_weights)
-        )
+        logger.info("%s", describe_class_weights(config.class_weights, class_weights))
+    if data.output_bias:
+        logger.info("%s", describe_output_bias(data.output_bias))
     for split in ("train", "dev", "test"):
         examples = getattr(data, split)
         if examples is not None:
@@ -472,21 +483,16 @@ def read_task_data(config: RunConfig) -> TaskData:
     return data
 
 
-def training_class_weights(
-    config: RunConfig, processor, train: list | None, train_summary
-) -> dict[str, float] | None:
-    """--class_weights from the training examples, or a streamed split's counts."""
-    if train_summary is None:
-        return resolve_class_weights(
-            config.class_weights, processor.get_labels(), train, processor.output_kind
-        )
-    return resolve_class_weights_from_counts(
-        config.class_weights,
-        processor.get_labels(),
-        train_summary.label_counts,
-        train_summary.num_examples,
-        processor.output_kind,
-    )
+def training_label_counts(
+    train: list | None, train_summary
+) -> tuple[collections.Counter, int] | None:
+    """The training split's examples per label and how many examples it holds,
+    from its examples or a streamed split's summary; None without training."""
+    if train_summary is not None:
+        return train_summary.label_counts, train_summary.num_examples
+    if train is None:
+        return None
+    return label_counts(train), len(train)
 
 
 def first_samples(examples: list, config: RunConfig, split: str) -> list:

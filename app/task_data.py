@@ -57,6 +57,8 @@ class TaskData:
     # A streamed training split's examples per label, count and hash, read
     # before its cache is built (`app.streaming.summarize_split`).
     train_summary: SplitSummary | None = None
+    # Each label's starting output bias (`app.output_bias`); None: zeros.
+    output_bias: dict[str, float] | None = None
 
     def splits(self) -> dict:
         """The splits that were read, by name."""

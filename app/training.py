@@ -32,6 +32,7 @@ def build_trainable_classifier(
     gradient_accumulation_steps: int = 1,
     builds_optimizer_state: bool = True,
     class_weights=None,
+    output_bias=None,
 ) -> keras.Model:
     """The compiled classifier; call inside the one `strategy.scope()`.
 
@@ -48,8 +49,12 @@ def build_trainable_classifier(
             count alone.
         class_weights: each label's loss weight in label order
             (`app.class_weights`), or None for an unweighted loss.
+        output_bias: the output layer's starting bias in label order
+            (`app.output_bias`), or None for zeros.
     """
-    model = build_classifier(backbone_fn(), num_labels, output_kind, dropout=dropout)
+    model = build_classifier(
+        backbone_fn(), num_labels, output_kind, dropout=dropout, output_bias=output_bias
+    )
     log_speedups(cpu_speedups)
     if cpu_speedups:
         model = apply_cpu_speedups(model)

@@ -33,6 +33,21 @@ def build_tiny_backbone(vocabulary_size=len(TINY_VOCABULARY), seed=0):
     )
 
 
+def build_tiny_classifier(num_labels, output_kind, **options):
+    """The compiled classifier on `build_tiny_backbone`, for one step at 1e-3."""
+    from app.training import build_trainable_classifier
+
+    return build_trainable_classifier(
+        build_tiny_backbone,
+        num_labels=num_labels,
+        learning_rate=1e-3,
+        num_train_steps=1,
+        num_warmup_steps=0,
+        output_kind=output_kind,
+        **options,
+    )
+
+
 def write_huggingface_folder(backbone, vocabulary, folder, do_lower_case=True):
     """Writes config.json, vocab.txt, tokenizer_config.json, model.safetensors."""
     os.makedirs(folder, exist_ok=True)

@@ -121,18 +121,10 @@ def test_weighted_binary_crossentropy_by_hand_and_unweighted_as_keras():
 def test_the_compiled_model_trains_on_the_weighted_loss(output_kind):
     import keras
 
-    from app.training import build_trainable_classifier
-    from tests.bert_weights import build_tiny_backbone
+    from tests.bert_weights import build_tiny_classifier
 
-    model = build_trainable_classifier(
-        build_tiny_backbone,
-        num_labels=2,
-        learning_rate=1e-3,
-        num_train_steps=1,
-        num_warmup_steps=0,
-        output_kind=output_kind,
-        cpu_speedups=False,
-        class_weights=[4.0, 1.0],
+    model = build_tiny_classifier(
+        2, output_kind, cpu_speedups=False, class_weights=[4.0, 1.0]
     )
     inputs = {
         "token_ids": np.array([[2, 7, 3], [2, 9, 3]], "int32"),

@@ -250,6 +250,9 @@ def test_the_run_scores_predicts_and_exports_label_sets(aspects_run):
     # 40 rows: positive in 21, so its positives weigh 19 / 21.
     assert record["class_weights"]["positive"] == pytest.approx(19 / 21)
     assert "Class weights (balanced): acting " in result.stderr
+    # Balanced positives weigh as much as the negatives: their log-odds are 0.
+    assert record["output_bias"] == pytest.approx(dict.fromkeys(labels, 0.0))
+    assert "Output biases start at each label's log-odds" in result.stderr
 
     probabilities = np.loadtxt(output_dir / "test_results.tsv", delimiter="\t")
     assert probabilities.shape == (5, 6)
