@@ -10,6 +10,8 @@
     document_ids.int64  each row's example (--long_text=chunks only)
     token_counts.int64  each example's WordPieces before truncation, and
     unknown_counts.int64  the [UNK]s among them (the data report)
+    labels.<dtype>      labelled splits: each example's label as the row
+                        stores it (evaluation reads them as one array)
     meta.json           example and row counts, the split's sha256 and, for
                         training, how labels are stored and counted
 
@@ -45,7 +47,7 @@ from tasks import InputExample, OutputKind
 from tasks.custom import label_counts
 from tasks.dataset import build_features, build_targets
 
-FORMAT_VERSION = 1  # bump when the files above change
+FORMAT_VERSION = 2  # bump when the files above change
 RECORDS_NAME = "rows.tfrecord"
 IDS_NAME = "ids.txt"
 META_NAME = "meta.json"
@@ -84,6 +86,15 @@ class FeatureCache:
         if not os.path.exists(path):
             return None
         return np.fromfile(path, dtype=ARRAYS[name])
+
+    def read_labels(self) -> np.ndarray | None:
+        """(num_examples,) class ids or scores, or (num_examples, num_labels)
+        0/1 per label; None for a split without labels (test)."""
+        if self.label_spec is None:
+            return None
+        dtype = np.dtype(self.label_spec["dtype"])
+        path = os.path.join(self.directory, f"labels.{dtype.name}")
+        return np.fromfile(path, dtype=dtype).reshape(-1, *self.label_spec["shape"])
 
     def read_ids(self) -> Iterator[str]:
         """Each example's id, in input order, read as needed."""
@@ -166,6 +177,9 @@ def write_rows(
     counts = collections.Counter()
     with_labels = label_list is not None
     arrays = {name: open_array(directory, name) for name in ARRAYS}
+    if with_labels:
+        dtype = np.dtype(label_spec(label_list, output_kind)["dtype"])
+        labels_file = open(os.path.join(directory, f"labels.{dtype.name}"), "wb")
     ids_file = open(os.path.join(directory, IDS_NAME), "w", encoding="utf-8")
     with tf.io.TFRecordWriter(os.path.join(directory, RECORDS_NAME)) as writer:
         for chunk in chunks(examples, CHUNK_SIZE):
@@ -175,6 +189,7 @@ def write_rows(
             targets = None
             if with_labels:
                 targets = build_targets(chunk, label_list, output_kind)
+                targets.astype(dtype).tofile(labels_file)
             packed = pack_batch(build_features(chunk, is_pair), targets, preprocessor)
             token_ids = packed.token_ids.to_list()
             segment_ids = packed.segment_ids.to_list()
@@ -195,6 +210,8 @@ def write_rows(
             num_examples += len(chunk)
             num_rows += len(packed)
     ids_file.close()
+    if with_labels:
+        labels_file.close()
     for name, file in arrays.items():
         file.close()
         if name == "document_ids" and preprocessor.long_text != CHUNKS:

@@ -78,7 +78,7 @@ def write_streamed_prediction(
     groups and no leaderboard files.
     """
     cache, processor = data.cached["test"], data.processor
-    outputs = predict_cache(model, cache, preprocessor, config, processor)
+    outputs = predict_cache(model, cache, preprocessor, config, "predict", processor)
     path = os.path.join(config.output_dir, "test_results.tsv")
     check_row_count(outputs, cache.num_examples)
     write_lines_atomically(path, test_result_lines(outputs))
@@ -95,12 +95,17 @@ def write_streamed_prediction(
 
 
 def predict_cache(
-    model, cache: FeatureCache, preprocessor, config: RunConfig, processor
+    model,
+    cache: FeatureCache,
+    preprocessor,
+    config: RunConfig,
+    mode: str,
+    processor,
 ) -> np.ndarray:
-    """`predict_split` for a split's feature cache: its rows read from disk,
-    in input order, padded per batch."""
-    batch_size = config.predict_batch_size
-    log_start("predict", cache.num_examples, cache.num_rows, batch_size, model)
+    """`predict_split` for a split's feature cache ("eval" or "predict"): its
+    rows read from disk, in input order, padded per batch."""
+    batch_size = config.eval_batch_size if mode == "eval" else config.predict_batch_size
+    log_start(mode, cache.num_examples, cache.num_rows, batch_size, model)
     dataset = build_cache_dataset(
         cache.records_path,
         cache.num_rows,

@@ -140,8 +140,7 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
     with feature_cache_root(config) as cache_root:
         # Streamed splits are cached before output_dir is locked: a bad row
         # stops the run as one read into memory does.
-        # Every worker trains; the chief alone predicts.
-        splits = data.streamed if is_chief(strategy) else ("train",)
+        splits = cached_splits(config, data, is_chief(strategy))
         data = cache_streamed_splits(config, data, preprocessor, cache_root, splits)
         data_hashes.update({s: c.data_sha256 for s, c in data.cached.items()})
         # Packed before the model is built: --long_text=chunks trains on
@@ -149,6 +148,15 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
         data = pack_task_data(data, preprocessor)
         session = build_session(config, strategy, pretrained, data, preprocessor)
         return run_session(session, data, identity, data_hashes)
+
+
+def cached_splits(config: RunConfig, data: TaskData, chief: bool) -> tuple:
+    """The streamed splits this process reads: every worker trains (and
+    evaluates during training, a step all workers take); the chief alone
+    evaluates at the end and predicts."""
+    if chief:
+        return data.streamed
+    return ("train", "dev") if config.evaluates_during_training else ("train",)
 
 
 def run_session(session: Session, data: TaskData, identity, data_hashes) -> dict:
@@ -418,7 +426,11 @@ def read_task_data(config: RunConfig) -> TaskData:
     data_dir = config.data_dir or ""
     # A streamed split is packed later, in one pass, into its feature cache;
     # a streamed training split is read once here for its labels and hash.
-    wanted = {"train": config.do_train, "test": config.do_predict}
+    wanted = {
+        "train": config.do_train,
+        "dev": config.do_eval,
+        "test": config.do_predict,
+    }
     streamed = tuple(
         split
         for split, asked in wanted.items()
@@ -453,7 +465,7 @@ def read_task_data(config: RunConfig) -> TaskData:
         processor=processor,
         labels=processor.get_labels(),
         train=train,
-        dev=read("dev", config.do_eval),
+        dev=read("dev", config.do_eval and "dev" not in streamed),
         test=read("test", config.do_predict and "test" not in streamed),
         class_weights=training_class_weights(config, processor, train, train_summary),
         streamed=streamed,

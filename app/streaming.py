@@ -1,10 +1,11 @@
 """Which splits stream, and their feature caches, built or reused before the run.
 
-Small files are read into memory, which is fastest. The csv task's test split
-streams when its files are bigger than `STREAM_BYTES` (or always, with
+Small files are read into memory, which is fastest. Each split of the csv
+task streams when its files are bigger than `STREAM_BYTES` (or always, with
 --data_in_memory=false): its rows are read one at a time and packed in chunks
-into a feature cache on disk (`app.feature_cache`), and prediction reads them
-back from there, so memory does not grow with the number of rows. The cache is
+into a feature cache on disk (`app.feature_cache`), and training, evaluation
+and prediction read them back from there, so memory does not grow with the
+number of rows. The cache is
 built before output_dir is locked: a bad row stops the run naming its file
 and line, and an earlier run's files are untouched.
 """
@@ -34,7 +35,7 @@ from tasks import InputExample
 logger = logging.getLogger(__name__)
 
 STREAM_BYTES = 64 * 2**20  # --data_in_memory=auto streams bigger splits
-STREAMABLE_SPLITS = ("train", "test")
+STREAMABLE_SPLITS = ("train", "dev", "test")
 CACHE_DIR_NAME = "feature_cache"
 
 
@@ -79,7 +80,11 @@ def feature_cache_root(config: RunConfig):
 
 @phase_times.timed("pack")
 def cache_streamed_splits(
-    config: RunConfig, data: TaskData, preprocessor, root: str, splits=("train", "test")
+    config: RunConfig,
+    data: TaskData,
+    preprocessor,
+    root: str,
+    splits=("train", "dev", "test"),
 ) -> TaskData:
     """`data` with a feature cache, built or reused, for each streamed split
     among `splits`."""
