@@ -2,9 +2,10 @@
 
 `OUTPUT_DIR/feature_cache/<key>/` holds, in input order:
 
-    rows.tfrecord       one tf.train.Example per packed row: token_ids,
+    rows-*-of-*.tfrecord  one per input file, in the files' order: one
+                        tf.train.Example per packed row: token_ids,
                         segment_ids, as the preprocessor packs them (unpadded),
-                        the row's length and, for training, its label
+                        the row's length and, for labelled splits, its label
     ids.txt             each example's id: its --id_column value, else its
                         0-based row number in the split
     document_ids.int64  each row's example (--long_text=chunks only)
@@ -12,8 +13,9 @@
     unknown_counts.int64  the [UNK]s among them (the data report)
     labels.<dtype>      labelled splits: each example's label as the row
                         stores it (evaluation reads them as one array)
-    meta.json           example and row counts, the split's sha256 and, for
-                        training, how labels are stored and counted
+    meta.json           example and row counts (rows per file too), the
+                        split's sha256 and, for labelled splits, how labels
+                        are stored and counted
 
 The key hashes everything the rows depend on (the files' content, the
 vocabulary, casing, max_seq_length, the task and its options, --long_text),
@@ -23,6 +25,7 @@ killed run never leaves a half cache that a later run would reuse.
 """
 
 import collections
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -33,6 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.data.experimental import AutoShardPolicy
 
 from app.input_pipeline import (
     AUTOTUNE,
@@ -48,7 +52,6 @@ from tasks.custom import label_counts
 from tasks.dataset import build_features, build_targets
 
 FORMAT_VERSION = 2  # bump when the files above change
-RECORDS_NAME = "rows.tfrecord"
 IDS_NAME = "ids.txt"
 META_NAME = "meta.json"
 # name -> dtype of the raw arrays beside the records
@@ -71,14 +74,17 @@ class FeatureCache:
     num_examples: int
     num_rows: int  # examples, or their windows with --long_text=chunks
     data_sha256: str  # run_record.hash_examples of the split's examples
+    record_files: list[str]  # a TFRecord per input file, in their order
+    file_rows: list[int]  # rows in each of them
     # Labelled splits: the label feature's {"dtype", "shape"} and the
     # examples per label (`tasks.custom.label_counts`); None for test.
     label_spec: dict | None = None
     label_counts: dict[str, int] | None = None
 
     @property
-    def records_path(self) -> str:
-        return os.path.join(self.directory, RECORDS_NAME)
+    def records_paths(self) -> list[str]:
+        """The rows, in input order across these files."""
+        return [os.path.join(self.directory, name) for name in self.record_files]
 
     def read_array(self, name: str) -> np.ndarray | None:
         """One of `ARRAYS`; None for document_ids where rows are examples."""
@@ -129,16 +135,20 @@ def open_feature_cache(directory: str) -> FeatureCache | None:
 def build_feature_cache(
     directory: str,
     split: str,
-    examples: Iterable[InputExample],
+    examples: Iterable[tuple[int, InputExample]],
     preprocessor,
     is_pair: bool,
     label_list: Sequence[str] | None = None,
     output_kind: OutputKind = OutputKind.CLASSES,
+    num_files: int = 1,
 ) -> FeatureCache:
     """Packs `examples` in one pass into a cache at `directory`.
 
-    With `label_list`, each row also keeps its label: the class id, the
-    score, or the 0/1 per label (`tasks.dataset.build_targets`).
+    `examples` are `(file_index, example)` pairs
+    (`CsvProcessor.iter_examples_by_file`): each of the `num_files` input
+    files gets a TFRecord of its own, so several workers can each read their
+    own files. With `label_list`, each row also keeps its label: the class
+    id, the score, or the 0/1 per label (`tasks.dataset.build_targets`).
 
     Raises what reading `examples` raises (a DataError naming a bad row's
     file and line), leaving no folder behind.
@@ -148,7 +158,14 @@ def build_feature_cache(
     os.makedirs(temporary)
     try:
         meta = write_rows(
-            temporary, split, examples, preprocessor, is_pair, label_list, output_kind
+            temporary,
+            split,
+            examples,
+            preprocessor,
+            is_pair,
+            label_list,
+            output_kind,
+            num_files,
         )
         with open(os.path.join(temporary, META_NAME), "w", encoding="utf-8") as file:
             json.dump(meta, file, indent=2)
@@ -162,27 +179,46 @@ def build_feature_cache(
     return open_feature_cache(directory)
 
 
+def records_name(index: int, num_files: int) -> str:
+    """The TFRecord of input file `index`: rows-00000-of-00003.tfrecord."""
+    return f"rows-{index:05d}-of-{num_files:05d}.tfrecord"
+
+
 def write_rows(
     directory: str,
     split: str,
-    examples: Iterable[InputExample],
+    examples: Iterable[tuple[int, InputExample]],
     preprocessor,
     is_pair: bool,
     label_list: Sequence[str] | None,
     output_kind: OutputKind,
+    num_files: int,
 ) -> dict:
     """The cache's files, `CHUNK_SIZE` examples at a time; returns its meta."""
     digest = hashlib.sha256()
     num_examples = num_rows = 0
     counts = collections.Counter()
+    file_rows = np.zeros(num_files, np.int64)
     with_labels = label_list is not None
-    arrays = {name: open_array(directory, name) for name in ARRAYS}
-    if with_labels:
-        dtype = np.dtype(label_spec(label_list, output_kind)["dtype"])
-        labels_file = open(os.path.join(directory, f"labels.{dtype.name}"), "wb")
-    ids_file = open(os.path.join(directory, IDS_NAME), "w", encoding="utf-8")
-    with tf.io.TFRecordWriter(os.path.join(directory, RECORDS_NAME)) as writer:
-        for chunk in chunks(examples, CHUNK_SIZE):
+    record_files = [records_name(index, num_files) for index in range(num_files)]
+    with contextlib.ExitStack() as files:
+        writers = [
+            files.enter_context(tf.io.TFRecordWriter(os.path.join(directory, name)))
+            for name in record_files
+        ]
+        arrays = {
+            name: files.enter_context(open_array(directory, name)) for name in ARRAYS
+        }
+        if with_labels:
+            dtype = np.dtype(label_spec(label_list, output_kind)["dtype"])
+            labels_path = os.path.join(directory, f"labels.{dtype.name}")
+            labels_file = files.enter_context(open(labels_path, "wb"))
+        ids_file = files.enter_context(
+            open(os.path.join(directory, IDS_NAME), "w", encoding="utf-8")
+        )
+        for pairs in chunks(examples, CHUNK_SIZE):
+            file_indices = np.asarray([index for index, _ in pairs])
+            chunk = [example for _, example in pairs]
             update_examples_hash(digest, chunk)
             if is_pair and preprocessor.long_text == CHUNKS:
                 check_pairs_fit_windows(split, chunk, preprocessor)
@@ -190,15 +226,12 @@ def write_rows(
             if with_labels:
                 targets = build_targets(chunk, label_list, output_kind)
                 targets.astype(dtype).tofile(labels_file)
-            packed = pack_batch(build_features(chunk, is_pair), targets, preprocessor)
-            token_ids = packed.token_ids.to_list()
-            segment_ids = packed.segment_ids.to_list()
-            labels = [None] * len(token_ids)
-            if with_labels:
                 counts.update(label_counts(chunk))
-                labels = np.asarray(packed.labels).tolist()
-            for row in zip(token_ids, segment_ids, labels):
-                writer.write(serialize_row(*row))
+            packed = pack_batch(build_features(chunk, is_pair), targets, preprocessor)
+            if packed.document_ids is not None:  # each window's file
+                file_indices = file_indices[packed.document_ids]
+            write_records(writers, file_indices, packed)
+            np.add.at(file_rows, file_indices, 1)
             ids_file.writelines(
                 f"{example_id(example, num_examples + index)}\n"
                 for index, example in enumerate(chunk)
@@ -209,21 +242,29 @@ def write_rows(
                 (packed.document_ids + num_examples).tofile(arrays["document_ids"])
             num_examples += len(chunk)
             num_rows += len(packed)
-    ids_file.close()
-    if with_labels:
-        labels_file.close()
-    for name, file in arrays.items():
-        file.close()
-        if name == "document_ids" and preprocessor.long_text != CHUNKS:
-            os.remove(file.name)
+    if preprocessor.long_text != CHUNKS:
+        os.remove(arrays["document_ids"].name)
     return {
         "split": split,
         "num_examples": num_examples,
         "num_rows": num_rows,
         "data_sha256": digest.hexdigest(),
+        "record_files": record_files,
+        "file_rows": file_rows.tolist(),
         "label_spec": label_spec(label_list, output_kind) if with_labels else None,
         "label_counts": dict(sorted(counts.items())) if with_labels else None,
     }
+
+
+def write_records(writers: list, file_indices: np.ndarray, packed) -> None:
+    """Each packed row, with its label, into the TFRecord of its file."""
+    token_ids = packed.token_ids.to_list()
+    segment_ids = packed.segment_ids.to_list()
+    labels = [None] * len(token_ids)
+    if packed.labels is not None:
+        labels = np.asarray(packed.labels).tolist()
+    for index, *row in zip(file_indices, token_ids, segment_ids, labels):
+        writers[index].write(serialize_row(*row))
 
 
 def label_spec(label_list: Sequence[str], output_kind: OutputKind) -> dict:
@@ -294,7 +335,7 @@ def parse_rows(
 
 
 def build_cache_dataset(
-    records_path: str,
+    records_paths: Sequence[str],
     num_rows: int,
     preprocessor,
     batch_size: int,
@@ -307,7 +348,7 @@ def build_cache_dataset(
     With `pad_to_whole_batches` (TPUs), the last batch is filled with empty
     examples; the caller keeps only the first `num_rows` predictions.
     """
-    rows = tf.data.TFRecordDataset(records_path)
+    rows = tf.data.TFRecordDataset(records_paths)
     if pad_to_whole_batches:
         empty = serialize_row(
             [preprocessor.cls_token_id, preprocessor.sep_token_id], [0, 0]
@@ -323,7 +364,21 @@ def build_cache_dataset(
             num_parallel_calls=AUTOTUNE,
         )
         .apply(prefetch_without_autotuning)
+        .apply(shard_by_data)
     )
+
+
+def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Under several workers, each builds every batch and keeps its part.
+
+    tf.data's default would shard a TFRecord dataset by file, which fails
+    with fewer files than workers, and, with more, leaves a worker's batches
+    out of step with the step count (`app.sharding` shards by file itself).
+    Batches read from memory are sharded by data too.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def build_cache_train_dataset(
@@ -334,6 +389,7 @@ def build_cache_train_dataset(
     seed: int,
     start_step: int = 0,
     bucket_by_length: bool = False,
+    records_paths: Sequence[str] | None = None,
 ) -> tf.data.Dataset:
     """Batches of `(inputs, labels)` for steps `start_step..num_steps`.
 
@@ -344,9 +400,12 @@ def build_cache_train_dataset(
     go out in a seeded random order (a window's last, partial batch is
     dropped). The batches are a pure function of the arguments: a resumed
     run skips the ones already trained and sees exactly the rest.
+
+    `records_paths`: the cache's files this process reads (a worker's own,
+    `app.sharding`); all of them by default (`shard_by_data`).
     """
     rows = (
-        tf.data.TFRecordDataset(cache.records_path)
+        tf.data.TFRecordDataset(records_paths or cache.records_paths)
         .shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
         .repeat()
     )
@@ -372,6 +431,7 @@ def build_cache_train_dataset(
             num_parallel_calls=AUTOTUNE,
         )
         .apply(prefetch_without_autotuning)
+        .apply(shard_by_data)
     )
 
 

@@ -107,7 +107,7 @@ def predict_cache(
     batch_size = config.eval_batch_size if mode == "eval" else config.predict_batch_size
     log_start(mode, cache.num_examples, cache.num_rows, batch_size, model)
     dataset = build_cache_dataset(
-        cache.records_path,
+        cache.records_paths,
         cache.num_rows,
         preprocessor,
         batch_size,

@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -24,7 +25,6 @@ from app.errors import ConfigError
 from app.evaluation import evaluate_dev, run_evaluation
 from app.export import export_saved_model
 from app.export_formats import check_format_dirs, export_formats
-from app.feature_cache import build_cache_train_dataset
 from app.input_pipeline import build_train_dataset
 from app.metrics import main_metric_key
 from app.multi_label import decision_threshold
@@ -38,6 +38,7 @@ from app.reporting import (
     format_data_report_json,
 )
 from app.results import write_text_atomically
+from app.sharding import build_worker_train_dataset
 from app.strategy import (
     build_strategy,
     is_chief,
@@ -549,7 +550,8 @@ def run_training(session: Session, data: TaskData) -> None:
     build = build_train_dataset
     rows = data.packed.get("train")
     if "train" in data.cached:  # streamed from its feature cache
-        build, rows = build_cache_train_dataset, data.cached["train"]
+        rows = data.cached["train"]
+        build = functools.partial(build_worker_train_dataset, session.strategy)
     dataset = build(
         rows,
         session.preprocessor,

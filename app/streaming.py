@@ -30,7 +30,6 @@ from app.feature_cache import (
 )
 from app.output_dir import make_folders, remove_if_empty
 from app.task_data import TaskData
-from tasks import InputExample
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +114,7 @@ def cache_split(
             cache.num_rows,
         )
         return cache
-    examples = processor.iter_examples(config.data_dir or "", split)
+    examples = processor.iter_examples_by_file(config.data_dir or "", split)
     examples = first_streamed_samples(examples, config, split)
     logger.info("Building the feature cache %s of the %s split.", directory, split)
     made = make_folders(root)
@@ -128,6 +127,7 @@ def cache_split(
             processor.is_pair,
             None if split == "test" else data.labels,  # test labels: placeholders
             processor.output_kind,
+            num_files=len(paths),
         )
     except BaseException:
         remove_if_empty(made)  # a bad row leaves output_dir as it was
@@ -143,9 +143,10 @@ def cache_split(
 
 
 def first_streamed_samples(
-    examples: Iterator[InputExample], config: RunConfig, split: str
-) -> Iterator[InputExample]:
-    """The first `--max_*_samples` examples of a streamed split (all when 0)."""
+    examples: Iterator, config: RunConfig, split: str
+) -> Iterator:
+    """The first `--max_*_samples` examples of a streamed split (all when 0),
+    or of its `(file_index, example)` pairs."""
     limit = getattr(config, SAMPLE_LIMITS[split])
     if not limit:
         return examples

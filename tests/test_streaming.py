@@ -269,20 +269,26 @@ def tiny_preprocessor(huggingface_dir, **overrides):
     return build_preprocessor(config(".", pathlib.Path("."), **values), pretrained)
 
 
+def in_one_file(examples):
+    """`(file_index, example)` pairs, as `CsvProcessor.iter_examples_by_file`
+    gives them, of examples read from one file."""
+    return ((0, example) for example in examples)
+
+
 def test_the_cache_keeps_the_split_hash_rows_and_ids(tmp_path, huggingface_dir):
     data_dir = write_data(tmp_path / "data")
     processor = CsvProcessor(TaskOptions(test_file="test.csv", id_column="id"))
     examples = processor.get_examples(str(data_dir), "test")
     preprocessor = tiny_preprocessor(huggingface_dir)
     cache = build_feature_cache(
-        str(tmp_path / "cache"), "test", iter(examples), preprocessor, False
+        str(tmp_path / "cache"), "test", in_one_file(examples), preprocessor, False
     )
     assert cache.data_sha256 == hash_examples(examples)
     assert (cache.num_examples, cache.num_rows) == (11, 11)
     assert list(cache.read_ids()) == [f"row{i}" for i in range(11)]
     # 1 + 4i words, [CLS] and [SEP], cut at 16
     expected = np.minimum(np.arange(11) * 4 + 3, 16)
-    dataset = build_cache_dataset(cache.records_path, 11, preprocessor, 4)
+    dataset = build_cache_dataset(cache.records_paths, 11, preprocessor, 4)
     masks = [batch["padding_mask"].numpy() for batch in dataset]
     np.testing.assert_array_equal(
         np.concatenate([m.sum(axis=1) for m in masks]), expected
@@ -300,7 +306,7 @@ def test_a_failed_build_leaves_no_cache(tmp_path, huggingface_dir):
         build_feature_cache(
             str(tmp_path / "cache"),
             "test",
-            examples(),
+            in_one_file(examples()),
             tiny_preprocessor(huggingface_dir),
             False,
         )
@@ -311,10 +317,10 @@ def test_whole_batches_are_filled_with_empty_rows(tmp_path, huggingface_dir):
     preprocessor = tiny_preprocessor(huggingface_dir)
     examples = [InputExample(f"test-{i}", sentence(i, 2)) for i in range(5)]
     cache = build_feature_cache(
-        str(tmp_path / "cache"), "test", examples, preprocessor, False
+        str(tmp_path / "cache"), "test", in_one_file(examples), preprocessor, False
     )
     dataset = build_cache_dataset(
-        cache.records_path, 5, preprocessor, 4, pad_to_whole_batches=True
+        cache.records_paths, 5, preprocessor, 4, pad_to_whole_batches=True
     )
     batches = list(dataset)
     assert [int(b["token_ids"].shape[0]) for b in batches] == [4, 4]
@@ -366,7 +372,7 @@ def labelled_cache(tmp_path, huggingface_dir, num_examples=40):
     return build_feature_cache(
         str(tmp_path / "cache"),
         "train",
-        examples,
+        in_one_file(examples),
         tiny_preprocessor(huggingface_dir),
         False,
         ["neg", "pos"],
@@ -500,7 +506,7 @@ def test_multi_label_rows_keep_their_label_sets_and_report(tmp_path, huggingface
     cache = build_feature_cache(
         str(tmp_path / "cache"),
         "train",
-        examples,
+        in_one_file(examples),
         preprocessor,
         False,
         labels,
@@ -529,11 +535,16 @@ def test_windows_of_a_training_row_carry_its_label(tmp_path, huggingface_dir):
     ]
     preprocessor = tiny_preprocessor(huggingface_dir, long_text="chunks", doc_stride=4)
     cache = build_feature_cache(
-        str(tmp_path / "cache"), "train", examples, preprocessor, False, ["neg", "pos"]
+        str(tmp_path / "cache"),
+        "train",
+        in_one_file(examples),
+        preprocessor,
+        False,
+        ["neg", "pos"],
     )
     document_ids = cache.read_array("document_ids")
     assert cache.num_rows == len(document_ids) > cache.num_examples == 6
-    rows = tf.data.TFRecordDataset(cache.records_path).batch(100)
+    rows = tf.data.TFRecordDataset(cache.records_paths).batch(100)
     ((_, labels),) = [parse_rows(b, preprocessor, None, cache.label_spec) for b in rows]
     np.testing.assert_array_equal(labels.numpy(), document_ids % 2)
     assert cache.label_counts == {"neg": 3, "pos": 3}
