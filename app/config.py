@@ -311,8 +311,9 @@ class RunConfig:
         "evaluation (also during training) and prediction read back, so memory "
         "does not grow with the number of rows (training data is read once more "
         "first, for its labels). auto: a split streams when its files are big "
-        "(STREAM_BYTES in app/streaming.py). The GLUE tasks' files are always "
-        "read into memory.",
+        "(STREAM_BYTES in app/streaming.py). Under several workers a streamed "
+        "training split of several files is sharded by file. The GLUE tasks' "
+        "files are always read into memory.",
         choices=DATA_IN_MEMORY_MODES,
     )
     feature_cache: bool = setting(

@@ -35,6 +35,8 @@ def worker_files(
 
 def num_workers_of(strategy: tf.distribute.Strategy) -> int:
     """Processes that feed the strategy's replicas (1 but for several workers)."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 1
     return strategy.num_replicas_in_sync // len(strategy.extended.worker_devices)
 
 

@@ -2,9 +2,9 @@
 and under several workers each worker reads its own files."""
 
 import logging
-import types
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from app import sharding, streaming
@@ -91,14 +91,20 @@ class TwoWorkers:
     reads of a MultiWorkerMirroredStrategy (its datasets are built by
     `distribute_datasets_from_function` from the worker's InputContext)."""
 
-    num_replicas_in_sync = 2
-    extended = types.SimpleNamespace(worker_devices=("/job:worker/task:1/cpu:0",))
-
     def distribute_datasets_from_function(self, dataset_fn):
         return dataset_fn(tf.distribute.InputContext(2, 1, 2))
 
 
-def test_a_worker_trains_on_its_own_files_only(tmp_path, huggingface_dir):
+@pytest.fixture
+def two_workers(monkeypatch):
+    monkeypatch.setattr(sharding, "num_workers_of", lambda strategy: 2)
+
+
+def test_one_process_is_one_worker():
+    assert sharding.num_workers_of(tf.distribute.get_strategy()) == 1
+
+
+def test_a_worker_trains_on_its_own_files_only(tmp_path, huggingface_dir, two_workers):
     cache = cached_training_split(tmp_path, huggingface_dir)
     preprocessor = tiny_preprocessor(huggingface_dir)
 
@@ -117,7 +123,7 @@ def test_a_worker_trains_on_its_own_files_only(tmp_path, huggingface_dir):
 
 
 def test_too_few_files_for_the_workers_read_the_whole_cache(
-    tmp_path, huggingface_dir, caplog
+    tmp_path, huggingface_dir, caplog, two_workers
 ):
     cache = cached_training_split(tmp_path, huggingface_dir, max_train_samples=6)
     assert cache.file_rows == [6, 0, 0]
