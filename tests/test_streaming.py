@@ -518,6 +518,7 @@ def test_multi_label_rows_keep_their_label_sets_and_report(tmp_path, huggingface
     by_example = targets.numpy()[np.argsort(lengths)]  # row i has i + 3 tokens
     expected = build_targets(examples, labels, OutputKind.LABELS)
     np.testing.assert_array_equal(by_example, expected)
+    np.testing.assert_array_equal(cache.read_labels(), expected)  # evaluation's
     packed = pack_examples(
         build_dataset(examples, labels, False, True, OutputKind.LABELS), preprocessor
     )
@@ -548,6 +549,7 @@ def test_windows_of_a_training_row_carry_its_label(tmp_path, huggingface_dir):
     ((_, labels),) = [parse_rows(b, preprocessor, None, cache.label_spec) for b in rows]
     np.testing.assert_array_equal(labels.numpy(), document_ids % 2)
     assert cache.label_counts == {"neg": 3, "pos": 3}
+    np.testing.assert_array_equal(cache.read_labels(), [0, 1] * 3)  # per example
 
 
 # === Evaluation from the cache ===
