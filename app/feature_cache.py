@@ -62,7 +62,7 @@ ARRAYS = {
 }
 CHUNK_SIZE = 1024  # examples packed at a time: memory stays flat in the rows
 SHUFFLE_BUFFER = 10_000  # training rows shuffled at once (serialized, small)
-WINDOW_BATCHES = 64  # length bucketing sorts windows of this many batches
+WINDOW_BATCHES = 64  # training buckets and inference sort windows of this many batches
 
 
 @dataclasses.dataclass(frozen=True)
@@ -340,15 +340,21 @@ def build_cache_dataset(
     preprocessor,
     batch_size: int,
     pad_to_whole_batches: bool = False,
+    sort_window: int = 0,
 ) -> tf.data.Dataset:
     """Batches of model inputs read from a feature cache's rows, in input order.
 
     The rows stream from disk (`app.feature_cache`), so memory does not grow
     with their number; each batch is padded as `build_inference_dataset`'s.
-    With `pad_to_whole_batches` (TPUs), the last batch is filled with empty
-    examples; the caller keeps only the first `num_rows` predictions.
+    With `sort_window`, each window of that many rows runs shortest first,
+    so a batch pads to a length near its own rows' (`length_order` gives the
+    order the outputs come in). With `pad_to_whole_batches` (TPUs), the last
+    batch is filled with empty examples; the caller keeps only the first
+    `num_rows` predictions.
     """
     rows = tf.data.TFRecordDataset(records_paths)
+    if sort_window:
+        rows = rows.batch(sort_window).map(shortest_first).unbatch()
     if pad_to_whole_batches:
         empty = serialize_row(
             [preprocessor.cls_token_id, preprocessor.sep_token_id], [0, 0]
@@ -366,6 +372,32 @@ def build_cache_dataset(
         .apply(prefetch_without_autotuning)
         .apply(shard_by_data)
     )
+
+
+def row_lengths(serialized: tf.Tensor) -> tf.Tensor:
+    """(n,) serialized rows -> (n,) int64 packed lengths."""
+    length = {"length": tf.io.FixedLenFeature([], tf.int64)}
+    return tf.io.parse_example(serialized, length)["length"]
+
+
+def shortest_first(window: tf.Tensor) -> tf.Tensor:
+    """(window,) serialized rows, shortest first; equal lengths in input order."""
+    return tf.gather(window, tf.argsort(row_lengths(window), stable=True))
+
+
+def length_order(records_paths: Sequence[str], sort_window: int) -> np.ndarray:
+    """(num_rows,) the input position of each row `build_cache_dataset` reads
+    with `sort_window`, in the order it reads them: one pass over the rows'
+    lengths, 8 bytes a row in memory."""
+    lengths = [
+        batch.numpy()
+        for batch in tf.data.TFRecordDataset(records_paths)
+        .batch(1 << 16)
+        .map(row_lengths)
+    ]
+    lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
+    windows = np.arange(len(lengths)) // sort_window
+    return np.lexsort((lengths, windows))  # stable, as tf.argsort(stable=True)
 
 
 def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -440,9 +472,7 @@ def similar_length_batches(
 ) -> tf.data.Dataset:
     """(window,) serialized rows -> batches of rows of similar length, in an
     order seeded by `seed` and the window's `index`."""
-    length = {"length": tf.io.FixedLenFeature([], tf.int64)}
-    lengths = tf.io.parse_example(window, length)["length"]
-    order = tf.argsort(lengths, stable=True)
+    order = tf.argsort(row_lengths(window), stable=True)
     usable = tf.size(order) // batch_size * batch_size
     batches = tf.reshape(tf.gather(window, order[:usable]), [-1, batch_size])
     shuffle_seed = tf.stack([tf.constant(seed, tf.int64), index])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from app import streaming
+from app import feature_cache, streaming
 from app.config import RunConfig, validate
 from app.errors import ConfigError
 from app.feature_cache import (
@@ -326,6 +326,29 @@ def test_whole_batches_are_filled_with_empty_rows(tmp_path, huggingface_dir):
     assert [int(b["token_ids"].shape[0]) for b in batches] == [4, 4]
     last = batches[1]["padding_mask"].numpy()
     assert last.sum(axis=1).tolist() == [4, 2, 2, 2]  # one row, then [CLS] [SEP]
+
+
+def test_windows_of_rows_run_shortest_first_and_length_order_undoes_it(
+    tmp_path, huggingface_dir
+):
+    preprocessor = tiny_preprocessor(huggingface_dir)
+    words = [5, 1, 9, 3, 3, 12, 2, 7, 1, 4]  # rows of 2 + words tokens
+    examples = [InputExample(f"test-{i}", sentence(i, n)) for i, n in enumerate(words)]
+    cache = build_feature_cache(
+        str(tmp_path / "cache"), "test", in_one_file(examples), preprocessor, False
+    )
+    dataset = build_cache_dataset(
+        cache.records_paths, 10, preprocessor, 2, sort_window=4
+    )
+    masks = [batch["padding_mask"].numpy() for batch in dataset]
+    lengths = np.concatenate([mask.sum(axis=1) for mask in masks])
+    # Windows [0:4], [4:8], [8:10], each sorted; ties keep input order.
+    order = feature_cache.length_order(cache.records_paths, 4)
+    assert order.tolist() == [1, 3, 0, 2, 6, 4, 7, 5, 8, 9]
+    np.testing.assert_array_equal(lengths, np.asarray(words)[order] + 2)
+    padded = sum(mask.size for mask in masks)
+    in_input_order = build_cache_dataset(cache.records_paths, 10, preprocessor, 2)
+    assert padded < sum(int(tf_size(b["padding_mask"])) for b in in_input_order)
 
 
 # === Training from the cache ===
