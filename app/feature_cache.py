@@ -342,7 +342,8 @@ def build_cache_dataset(
     pad_to_whole_batches: bool = False,
     sort_window: int = 0,
 ) -> tf.data.Dataset:
-    """Batches of model inputs read from a feature cache's rows, in input order.
+    """Batches of model inputs read from a feature cache's rows, in input
+    order or, with `sort_window`, shortest first within windows.
 
     The rows stream from disk (`app.feature_cache`), so memory does not grow
     with their number; each batch is padded as `build_inference_dataset`'s.
