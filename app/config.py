@@ -307,13 +307,14 @@ class RunConfig:
     # === Data bigger than memory ===
     data_in_memory: str = setting(
         "auto",
-        "How the csv task reads its train and test splits. true: into memory. "
-        "false: streamed into an on-disk feature cache, which training and "
-        "prediction read back, so memory does not grow with the number of rows "
-        "(training data is read once more first, for its labels). auto: a "
-        "split streams when its files are big (STREAM_BYTES in "
-        "app/streaming.py). Dev data and the GLUE tasks' files are always read "
-        "into memory.",
+        "How the csv task reads its train, dev and test splits. true: into "
+        "memory. false: streamed into an on-disk feature cache, which training, "
+        "evaluation (also during training) and prediction read back, so memory "
+        "does not grow with the number of rows (training data is read once more "
+        "first, for its labels). auto: a split streams when its files are big "
+        "(STREAM_BYTES in app/streaming.py). Under several workers a streamed "
+        "training split of several files is sharded by file. The GLUE tasks' "
+        "files are always read into memory.",
         choices=DATA_IN_MEMORY_MODES,
     )
     feature_cache: bool = setting(

@@ -2,16 +2,20 @@
 
 `OUTPUT_DIR/feature_cache/<key>/` holds, in input order:
 
-    rows.tfrecord       one tf.train.Example per packed row: token_ids,
+    rows-*-of-*.tfrecord  one per input file, in the files' order: one
+                        tf.train.Example per packed row: token_ids,
                         segment_ids, as the preprocessor packs them (unpadded),
-                        the row's length and, for training, its label
+                        the row's length and, for labelled splits, its label
     ids.txt             each example's id: its --id_column value, else its
                         0-based row number in the split
     document_ids.int64  each row's example (--long_text=chunks only)
     token_counts.int64  each example's WordPieces before truncation, and
     unknown_counts.int64  the [UNK]s among them (the data report)
-    meta.json           example and row counts, the split's sha256 and, for
-                        training, how labels are stored and counted
+    labels.<dtype>      labelled splits: each example's label as the row
+                        stores it (evaluation reads them as one array)
+    meta.json           example and row counts (rows per file too), the
+                        split's sha256 and, for labelled splits, how labels
+                        are stored and counted
 
 The key hashes everything the rows depend on (the files' content, the
 vocabulary, casing, max_seq_length, the task and its options, --long_text),
@@ -21,6 +25,7 @@ killed run never leaves a half cache that a later run would reuse.
 """
 
 import collections
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -31,6 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.data.experimental import AutoShardPolicy
 
 from app.input_pipeline import (
     AUTOTUNE,
@@ -45,8 +51,7 @@ from tasks import InputExample, OutputKind
 from tasks.custom import label_counts
 from tasks.dataset import build_features, build_targets
 
-FORMAT_VERSION = 1  # bump when the files above change
-RECORDS_NAME = "rows.tfrecord"
+FORMAT_VERSION = 2  # bump when the files above change
 IDS_NAME = "ids.txt"
 META_NAME = "meta.json"
 # name -> dtype of the raw arrays beside the records
@@ -57,7 +62,7 @@ ARRAYS = {
 }
 CHUNK_SIZE = 1024  # examples packed at a time: memory stays flat in the rows
 SHUFFLE_BUFFER = 10_000  # training rows shuffled at once (serialized, small)
-WINDOW_BATCHES = 64  # length bucketing sorts windows of this many batches
+WINDOW_BATCHES = 64  # training buckets and inference sort windows of this many batches
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,14 +74,17 @@ class FeatureCache:
     num_examples: int
     num_rows: int  # examples, or their windows with --long_text=chunks
     data_sha256: str  # run_record.hash_examples of the split's examples
+    record_files: list[str]  # a TFRecord per input file, in their order
+    file_rows: list[int]  # rows in each of them
     # Labelled splits: the label feature's {"dtype", "shape"} and the
     # examples per label (`tasks.custom.label_counts`); None for test.
     label_spec: dict | None = None
     label_counts: dict[str, int] | None = None
 
     @property
-    def records_path(self) -> str:
-        return os.path.join(self.directory, RECORDS_NAME)
+    def records_paths(self) -> list[str]:
+        """The rows, in input order across these files."""
+        return [os.path.join(self.directory, name) for name in self.record_files]
 
     def read_array(self, name: str) -> np.ndarray | None:
         """One of `ARRAYS`; None for document_ids where rows are examples."""
@@ -84,6 +92,15 @@ class FeatureCache:
         if not os.path.exists(path):
             return None
         return np.fromfile(path, dtype=ARRAYS[name])
+
+    def read_labels(self) -> np.ndarray | None:
+        """(num_examples,) class ids or scores, or (num_examples, num_labels)
+        0/1 per label; None for a split without labels (test)."""
+        if self.label_spec is None:
+            return None
+        dtype = np.dtype(self.label_spec["dtype"])
+        path = os.path.join(self.directory, f"labels.{dtype.name}")
+        return np.fromfile(path, dtype=dtype).reshape(-1, *self.label_spec["shape"])
 
     def read_ids(self) -> Iterator[str]:
         """Each example's id, in input order, read as needed."""
@@ -118,16 +135,20 @@ def open_feature_cache(directory: str) -> FeatureCache | None:
 def build_feature_cache(
     directory: str,
     split: str,
-    examples: Iterable[InputExample],
+    examples: Iterable[tuple[int, InputExample]],
     preprocessor,
     is_pair: bool,
     label_list: Sequence[str] | None = None,
     output_kind: OutputKind = OutputKind.CLASSES,
+    num_files: int = 1,
 ) -> FeatureCache:
     """Packs `examples` in one pass into a cache at `directory`.
 
-    With `label_list`, each row also keeps its label: the class id, the
-    score, or the 0/1 per label (`tasks.dataset.build_targets`).
+    `examples` are `(file_index, example)` pairs
+    (`CsvProcessor.iter_examples_by_file`): each of the `num_files` input
+    files gets a TFRecord of its own, so several workers can each read their
+    own files. With `label_list`, each row also keeps its label: the class
+    id, the score, or the 0/1 per label (`tasks.dataset.build_targets`).
 
     Raises what reading `examples` raises (a DataError naming a bad row's
     file and line), leaving no folder behind.
@@ -137,7 +158,14 @@ def build_feature_cache(
     os.makedirs(temporary)
     try:
         meta = write_rows(
-            temporary, split, examples, preprocessor, is_pair, label_list, output_kind
+            temporary,
+            split,
+            examples,
+            preprocessor,
+            is_pair,
+            label_list,
+            output_kind,
+            num_files,
         )
         with open(os.path.join(temporary, META_NAME), "w", encoding="utf-8") as file:
             json.dump(meta, file, indent=2)
@@ -151,39 +179,59 @@ def build_feature_cache(
     return open_feature_cache(directory)
 
 
+def records_name(index: int, num_files: int) -> str:
+    """The TFRecord of input file `index`: rows-00000-of-00003.tfrecord."""
+    return f"rows-{index:05d}-of-{num_files:05d}.tfrecord"
+
+
 def write_rows(
     directory: str,
     split: str,
-    examples: Iterable[InputExample],
+    examples: Iterable[tuple[int, InputExample]],
     preprocessor,
     is_pair: bool,
     label_list: Sequence[str] | None,
     output_kind: OutputKind,
+    num_files: int,
 ) -> dict:
     """The cache's files, `CHUNK_SIZE` examples at a time; returns its meta."""
     digest = hashlib.sha256()
     num_examples = num_rows = 0
     counts = collections.Counter()
+    file_rows = np.zeros(num_files, np.int64)
     with_labels = label_list is not None
-    arrays = {name: open_array(directory, name) for name in ARRAYS}
-    ids_file = open(os.path.join(directory, IDS_NAME), "w", encoding="utf-8")
-    with tf.io.TFRecordWriter(os.path.join(directory, RECORDS_NAME)) as writer:
-        for chunk in chunks(examples, CHUNK_SIZE):
+    record_files = [records_name(index, num_files) for index in range(num_files)]
+    with contextlib.ExitStack() as files:
+        writers = [
+            files.enter_context(tf.io.TFRecordWriter(os.path.join(directory, name)))
+            for name in record_files
+        ]
+        arrays = {
+            name: files.enter_context(open_array(directory, name)) for name in ARRAYS
+        }
+        if with_labels:
+            dtype = np.dtype(label_spec(label_list, output_kind)["dtype"])
+            labels_path = os.path.join(directory, f"labels.{dtype.name}")
+            labels_file = files.enter_context(open(labels_path, "wb"))
+        ids_file = files.enter_context(
+            open(os.path.join(directory, IDS_NAME), "w", encoding="utf-8")
+        )
+        for pairs in chunks(examples, CHUNK_SIZE):
+            file_indices = np.asarray([index for index, _ in pairs])
+            chunk = [example for _, example in pairs]
             update_examples_hash(digest, chunk)
             if is_pair and preprocessor.long_text == CHUNKS:
                 check_pairs_fit_windows(split, chunk, preprocessor)
             targets = None
             if with_labels:
                 targets = build_targets(chunk, label_list, output_kind)
-            packed = pack_batch(build_features(chunk, is_pair), targets, preprocessor)
-            token_ids = packed.token_ids.to_list()
-            segment_ids = packed.segment_ids.to_list()
-            labels = [None] * len(token_ids)
-            if with_labels:
+                targets.astype(dtype).tofile(labels_file)
                 counts.update(label_counts(chunk))
-                labels = np.asarray(packed.labels).tolist()
-            for row in zip(token_ids, segment_ids, labels):
-                writer.write(serialize_row(*row))
+            packed = pack_batch(build_features(chunk, is_pair), targets, preprocessor)
+            if packed.document_ids is not None:  # each window's file
+                file_indices = file_indices[packed.document_ids]
+            write_records(writers, file_indices, packed)
+            np.add.at(file_rows, file_indices, 1)
             ids_file.writelines(
                 f"{example_id(example, num_examples + index)}\n"
                 for index, example in enumerate(chunk)
@@ -194,19 +242,29 @@ def write_rows(
                 (packed.document_ids + num_examples).tofile(arrays["document_ids"])
             num_examples += len(chunk)
             num_rows += len(packed)
-    ids_file.close()
-    for name, file in arrays.items():
-        file.close()
-        if name == "document_ids" and preprocessor.long_text != CHUNKS:
-            os.remove(file.name)
+    if preprocessor.long_text != CHUNKS:
+        os.remove(arrays["document_ids"].name)
     return {
         "split": split,
         "num_examples": num_examples,
         "num_rows": num_rows,
         "data_sha256": digest.hexdigest(),
+        "record_files": record_files,
+        "file_rows": file_rows.tolist(),
         "label_spec": label_spec(label_list, output_kind) if with_labels else None,
         "label_counts": dict(sorted(counts.items())) if with_labels else None,
     }
+
+
+def write_records(writers: list, file_indices: np.ndarray, packed) -> None:
+    """Each packed row, with its label, into the TFRecord of its file."""
+    token_ids = packed.token_ids.to_list()
+    segment_ids = packed.segment_ids.to_list()
+    labels = [None] * len(token_ids)
+    if packed.labels is not None:
+        labels = np.asarray(packed.labels).tolist()
+    for index, *row in zip(file_indices, token_ids, segment_ids, labels):
+        writers[index].write(serialize_row(*row))
 
 
 def label_spec(label_list: Sequence[str], output_kind: OutputKind) -> dict:
@@ -277,20 +335,27 @@ def parse_rows(
 
 
 def build_cache_dataset(
-    records_path: str,
+    records_paths: Sequence[str],
     num_rows: int,
     preprocessor,
     batch_size: int,
     pad_to_whole_batches: bool = False,
+    sort_window: int = 0,
 ) -> tf.data.Dataset:
-    """Batches of model inputs read from a feature cache's rows, in input order.
+    """Batches of model inputs read from a feature cache's rows, in input
+    order or, with `sort_window`, shortest first within windows.
 
     The rows stream from disk (`app.feature_cache`), so memory does not grow
     with their number; each batch is padded as `build_inference_dataset`'s.
-    With `pad_to_whole_batches` (TPUs), the last batch is filled with empty
-    examples; the caller keeps only the first `num_rows` predictions.
+    With `sort_window`, each window of that many rows runs shortest first,
+    so a batch pads to a length near its own rows' (`length_order` gives the
+    order the outputs come in). With `pad_to_whole_batches` (TPUs), the last
+    batch is filled with empty examples; the caller keeps only the first
+    `num_rows` predictions.
     """
-    rows = tf.data.TFRecordDataset(records_path)
+    rows = tf.data.TFRecordDataset(records_paths)
+    if sort_window:
+        rows = rows.batch(sort_window).map(shortest_first).unbatch()
     if pad_to_whole_batches:
         empty = serialize_row(
             [preprocessor.cls_token_id, preprocessor.sep_token_id], [0, 0]
@@ -306,7 +371,47 @@ def build_cache_dataset(
             num_parallel_calls=AUTOTUNE,
         )
         .apply(prefetch_without_autotuning)
+        .apply(shard_by_data)
     )
+
+
+def row_lengths(serialized: tf.Tensor) -> tf.Tensor:
+    """(n,) serialized rows -> (n,) int64 packed lengths."""
+    length = {"length": tf.io.FixedLenFeature([], tf.int64)}
+    return tf.io.parse_example(serialized, length)["length"]
+
+
+def shortest_first(window: tf.Tensor) -> tf.Tensor:
+    """(window,) serialized rows, shortest first; equal lengths in input order."""
+    return tf.gather(window, tf.argsort(row_lengths(window), stable=True))
+
+
+def length_order(records_paths: Sequence[str], sort_window: int) -> np.ndarray:
+    """(num_rows,) the input position of each row `build_cache_dataset` reads
+    with `sort_window`, in the order it reads them: one pass over the rows'
+    lengths, 8 bytes a row in memory."""
+    lengths = [
+        batch.numpy()
+        for batch in tf.data.TFRecordDataset(records_paths)
+        .batch(1 << 16)
+        .map(row_lengths)
+    ]
+    lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
+    windows = np.arange(len(lengths)) // sort_window
+    return np.lexsort((lengths, windows))  # stable, as tf.argsort(stable=True)
+
+
+def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Under several workers, each builds every batch and keeps its part.
+
+    tf.data's default would shard a TFRecord dataset by file, which fails
+    with fewer files than workers, and, with more, leaves a worker's batches
+    out of step with the step count (`app.sharding` shards by file itself).
+    Batches read from memory are sharded by data too.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def build_cache_train_dataset(
@@ -317,6 +422,7 @@ def build_cache_train_dataset(
     seed: int,
     start_step: int = 0,
     bucket_by_length: bool = False,
+    records_paths: Sequence[str] | None = None,
 ) -> tf.data.Dataset:
     """Batches of `(inputs, labels)` for steps `start_step..num_steps`.
 
@@ -327,9 +433,12 @@ def build_cache_train_dataset(
     go out in a seeded random order (a window's last, partial batch is
     dropped). The batches are a pure function of the arguments: a resumed
     run skips the ones already trained and sees exactly the rest.
+
+    `records_paths`: the cache's files this process reads (a worker's own,
+    `app.sharding`); all of them by default (`shard_by_data`).
     """
     rows = (
-        tf.data.TFRecordDataset(cache.records_path)
+        tf.data.TFRecordDataset(records_paths or cache.records_paths)
         .shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
         .repeat()
     )
@@ -355,6 +464,7 @@ def build_cache_train_dataset(
             num_parallel_calls=AUTOTUNE,
         )
         .apply(prefetch_without_autotuning)
+        .apply(shard_by_data)
     )
 
 
@@ -363,9 +473,7 @@ def similar_length_batches(
 ) -> tf.data.Dataset:
     """(window,) serialized rows -> batches of rows of similar length, in an
     order seeded by `seed` and the window's `index`."""
-    length = {"length": tf.io.FixedLenFeature([], tf.int64)}
-    lengths = tf.io.parse_example(window, length)["length"]
-    order = tf.argsort(lengths, stable=True)
+    order = tf.argsort(row_lengths(window), stable=True)
     usable = tf.size(order) // batch_size * batch_size
     batches = tf.reshape(tf.gather(window, order[:usable]), [-1, batch_size])
     shuffle_seed = tf.stack([tf.constant(seed, tf.int64), index])

@@ -235,9 +235,38 @@ def task_metrics(
         threshold: `OutputKind.LABELS`: a label is predicted when its
             probability reaches it.
     """
+    return metrics_from_targets(
+        processor,
+        build_targets(examples, labels, processor.output_kind),
+        outputs,
+        labels,
+        batch_size,
+        threshold=threshold,
+        groups=np.asarray([example.group for example in examples], dtype=object),
+    )
+
+
+def metrics_from_targets(
+    processor: DataProcessor,
+    targets: np.ndarray,
+    outputs: np.ndarray,
+    labels: Sequence[str],
+    batch_size: int,
+    threshold: float = 0.5,
+    groups: np.ndarray | None = None,
+) -> dict:
+    """`task_metrics` from arrays: a streamed dev split holds no examples.
+
+    Args:
+        targets: (num_examples,) class ids or scores, or (num_examples,
+            num_labels) 0/1 per label (`tasks.dataset.build_targets`).
+        groups: (num_examples,) each example's group, or None where the
+            examples come in no groups (the csv task).
+        The others: as `task_metrics`'s.
+    """
     outputs = np.asarray(outputs)
-    targets = build_targets(examples, labels, processor.output_kind)
-    groups = np.asarray([example.group for example in examples], dtype=object)
+    if groups is None:
+        groups = np.full(len(targets), None, dtype=object)
     headline = _headline_mask(groups, processor.headline_group)
     if processor.output_kind is OutputKind.SCORE:
         predictions = outputs[:, 0]

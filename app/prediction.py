@@ -8,7 +8,12 @@ import numpy as np
 
 from app import inference, phase_times
 from app.config import RunConfig
-from app.feature_cache import FeatureCache, build_cache_dataset
+from app.feature_cache import (
+    WINDOW_BATCHES,
+    FeatureCache,
+    build_cache_dataset,
+    length_order,
+)
 from app.input_pipeline import PackedExamples
 from app.long_text import pool_documents
 from app.results import (
@@ -78,7 +83,7 @@ def write_streamed_prediction(
     groups and no leaderboard files.
     """
     cache, processor = data.cached["test"], data.processor
-    outputs = predict_cache(model, cache, preprocessor, config, processor)
+    outputs = predict_cache(model, cache, preprocessor, config, "predict", processor)
     path = os.path.join(config.output_dir, "test_results.tsv")
     check_row_count(outputs, cache.num_examples)
     write_lines_atomically(path, test_result_lines(outputs))
@@ -95,20 +100,33 @@ def write_streamed_prediction(
 
 
 def predict_cache(
-    model, cache: FeatureCache, preprocessor, config: RunConfig, processor
+    model,
+    cache: FeatureCache,
+    preprocessor,
+    config: RunConfig,
+    mode: str,
+    processor,
 ) -> np.ndarray:
-    """`predict_split` for a split's feature cache: its rows read from disk,
-    in input order, padded per batch."""
-    batch_size = config.predict_batch_size
-    log_start("predict", cache.num_examples, cache.num_rows, batch_size, model)
+    """`predict_split` for a split's feature cache ("eval" or "predict"): its
+    rows read from disk, padded per batch, shortest first within windows of
+    `WINDOW_BATCHES` batches; outputs in input order."""
+    batch_size = config.eval_batch_size if mode == "eval" else config.predict_batch_size
+    log_start(mode, cache.num_examples, cache.num_rows, batch_size, model)
+    # Fixed shapes (TPUs) gain nothing from sorting.
+    sort_window = 0 if config.pads_statically else batch_size * WINDOW_BATCHES
     dataset = build_cache_dataset(
-        cache.records_path,
+        cache.records_paths,
         cache.num_rows,
         preprocessor,
         batch_size,
         pad_to_whole_batches=config.uses_tpu,
+        sort_window=sort_window,
     )
     outputs = inference.predict_probabilities(model, dataset, cache.num_rows)
+    if sort_window:
+        in_input_order = np.empty_like(outputs)
+        in_input_order[length_order(cache.records_paths, sort_window)] = outputs
+        outputs = in_input_order
     document_ids = cache.read_array("document_ids")
     if document_ids is None:
         return outputs

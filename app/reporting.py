@@ -78,6 +78,11 @@ def build_data_report(
             )
         )
         report["splits"][split] = summary
+    # In split order, whichever of them streamed.
+    order = ("train", "dev", "test")
+    report["splits"] = dict(
+        sorted(report["splits"].items(), key=lambda item: order.index(item[0]))
+    )
     return report
 
 

@@ -3,6 +3,7 @@
 import collections
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -22,7 +23,6 @@ from app.errors import ConfigError
 from app.evaluation import evaluate_dev, run_evaluation
 from app.export import export_saved_model
 from app.export_formats import check_format_dirs, export_formats
-from app.feature_cache import build_cache_train_dataset
 from app.input_pipeline import build_train_dataset
 from app.metrics import main_metric_key
 from app.multi_label import decision_threshold
@@ -38,6 +38,7 @@ from app.reporting import (
     format_data_report_json,
 )
 from app.results import write_text_atomically
+from app.sharding import build_worker_train_dataset
 from app.strategy import (
     build_strategy,
     is_chief,
@@ -141,8 +142,7 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
     with feature_cache_root(config) as cache_root:
         # Streamed splits are cached before output_dir is locked: a bad row
         # stops the run as one read into memory does.
-        # Every worker trains; the chief alone predicts.
-        splits = data.streamed if is_chief(strategy) else ("train",)
+        splits = cached_splits(config, data, is_chief(strategy))
         data = cache_streamed_splits(config, data, preprocessor, cache_root, splits)
         data_hashes.update({s: c.data_sha256 for s, c in data.cached.items()})
         # Packed before the model is built: --long_text=chunks trains on
@@ -150,6 +150,15 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
         data = pack_task_data(data, preprocessor)
         session = build_session(config, strategy, pretrained, data, preprocessor)
         return run_session(session, data, identity, data_hashes)
+
+
+def cached_splits(config: RunConfig, data: TaskData, chief: bool) -> tuple:
+    """The streamed splits this process reads: every worker trains (and
+    evaluates during training, a step all workers take); the chief alone
+    evaluates at the end and predicts."""
+    if chief:
+        return data.streamed
+    return ("train", "dev") if config.evaluates_during_training else ("train",)
 
 
 def run_session(session: Session, data: TaskData, identity, data_hashes) -> dict:
@@ -421,7 +430,11 @@ def read_task_data(config: RunConfig) -> TaskData:
     data_dir = config.data_dir or ""
     # A streamed split is packed later, in one pass, into its feature cache;
     # a streamed training split is read once here for its labels and hash.
-    wanted = {"train": config.do_train, "test": config.do_predict}
+    wanted = {
+        "train": config.do_train,
+        "dev": config.do_eval,
+        "test": config.do_predict,
+    }
     streamed = tuple(
         split
         for split, asked in wanted.items()
@@ -463,7 +476,7 @@ def read_task_data(config: RunConfig) -> TaskData:
         processor=processor,
         labels=labels,
         train=train,
-        dev=read("dev", config.do_eval),
+        dev=read("dev", config.do_eval and "dev" not in streamed),
         test=read("test", config.do_predict and "test" not in streamed),
         class_weights=class_weights,
         streamed=streamed,
@@ -543,7 +556,8 @@ def run_training(session: Session, data: TaskData) -> None:
     build = build_train_dataset
     rows = data.packed.get("train")
     if "train" in data.cached:  # streamed from its feature cache
-        build, rows = build_cache_train_dataset, data.cached["train"]
+        rows = data.cached["train"]
+        build = functools.partial(build_worker_train_dataset, session.strategy)
     dataset = build(
         rows,
         session.preprocessor,

@@ -1,10 +1,11 @@
 """Which splits stream, and their feature caches, built or reused before the run.
 
-Small files are read into memory, which is fastest. The csv task's test split
-streams when its files are bigger than `STREAM_BYTES` (or always, with
+Small files are read into memory, which is fastest. Each split of the csv
+task streams when its files are bigger than `STREAM_BYTES` (or always, with
 --data_in_memory=false): its rows are read one at a time and packed in chunks
-into a feature cache on disk (`app.feature_cache`), and prediction reads them
-back from there, so memory does not grow with the number of rows. The cache is
+into a feature cache on disk (`app.feature_cache`), and training, evaluation
+and prediction read them back from there, so memory does not grow with the
+number of rows. The cache is
 built before output_dir is locked: a bad row stops the run naming its file
 and line, and an earlier run's files are untouched.
 """
@@ -29,12 +30,11 @@ from app.feature_cache import (
 )
 from app.output_dir import make_folders, remove_if_empty
 from app.task_data import TaskData
-from tasks import InputExample
 
 logger = logging.getLogger(__name__)
 
 STREAM_BYTES = 64 * 2**20  # --data_in_memory=auto streams bigger splits
-STREAMABLE_SPLITS = ("train", "test")
+STREAMABLE_SPLITS = ("train", "dev", "test")
 CACHE_DIR_NAME = "feature_cache"
 
 
@@ -79,7 +79,11 @@ def feature_cache_root(config: RunConfig):
 
 @phase_times.timed("pack")
 def cache_streamed_splits(
-    config: RunConfig, data: TaskData, preprocessor, root: str, splits=("train", "test")
+    config: RunConfig,
+    data: TaskData,
+    preprocessor,
+    root: str,
+    splits=("train", "dev", "test"),
 ) -> TaskData:
     """`data` with a feature cache, built or reused, for each streamed split
     among `splits`."""
@@ -110,7 +114,7 @@ def cache_split(
             cache.num_rows,
         )
         return cache
-    examples = processor.iter_examples(config.data_dir or "", split)
+    examples = processor.iter_examples_by_file(config.data_dir or "", split)
     examples = first_streamed_samples(examples, config, split)
     logger.info("Building the feature cache %s of the %s split.", directory, split)
     made = make_folders(root)
@@ -123,6 +127,7 @@ def cache_split(
             processor.is_pair,
             None if split == "test" else data.labels,  # test labels: placeholders
             processor.output_kind,
+            num_files=len(paths),
         )
     except BaseException:
         remove_if_empty(made)  # a bad row leaves output_dir as it was
@@ -138,9 +143,10 @@ def cache_split(
 
 
 def first_streamed_samples(
-    examples: Iterator[InputExample], config: RunConfig, split: str
-) -> Iterator[InputExample]:
-    """The first `--max_*_samples` examples of a streamed split (all when 0)."""
+    examples: Iterator, config: RunConfig, split: str
+) -> Iterator:
+    """The first `--max_*_samples` examples of a streamed split (all when 0),
+    or of its `(file_index, example)` pairs."""
     limit = getattr(config, SAMPLE_LIMITS[split])
     if not limit:
         return examples

@@ -87,12 +87,24 @@ class CsvProcessor(DataProcessor):
         Raises:
             DataError: as `get_examples`, when the bad row is reached.
         """
+        for _, example in self.iter_examples_by_file(data_dir, split):
+            yield example
+
+    def iter_examples_by_file(
+        self, data_dir: str, split: str
+    ) -> Iterator[tuple[int, InputExample]]:
+        """`iter_examples`, each example with the index of its file among
+        `find_files`' (a feature cache keeps each file's rows apart).
+
+        Raises:
+            DataError: as `get_examples`, when the bad row is reached.
+        """
         num_examples = 0
         label_types = _LabelTypes()
-        for path in self.find_files(data_dir, split):
+        for index, path in enumerate(self.find_files(data_dir, split)):
             for example in self._read_file(path, split, num_examples, label_types):
                 num_examples += 1
-                yield example
+                yield index, example
         if not num_examples:
             raise DataError(
                 f"No examples in the {split} split: {self.files[split]} holds no"

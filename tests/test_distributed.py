@@ -9,6 +9,7 @@ import sys
 import numpy as np
 
 from tests.test_main import ROOT, original_flags, read_eval_results
+from tests.test_sharding import write_parts
 
 MIRRORED_VERSUS_ONE_DEVICE = """
 import json, sys
@@ -86,13 +87,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_two_workers_finish_and_only_the_chief_writes(
-    mrpc_dir, huggingface_dir, tmp_path
-):
+def run_two_workers(flags: list) -> list[str]:
+    """`python main.py FLAGS` as worker 0 (the chief) and worker 1 of a
+    two-worker cluster on this machine; their logs, once both succeed."""
     workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
-    output_dir = tmp_path / "out"
-    flags = original_flags(mrpc_dir, huggingface_dir, output_dir)
-    flags.append("--export_formats=none")  # what the workers do is the point
     processes = []
     for index in range(2):
         tf_config = {
@@ -115,6 +113,16 @@ def test_two_workers_finish_and_only_the_chief_writes(
     logs = [process.communicate(timeout=600)[1] for process in processes]
     for process, log in zip(processes, logs):
         assert process.returncode == 0, log[-3000:]
+    return logs
+
+
+def test_two_workers_finish_and_only_the_chief_writes(
+    mrpc_dir, huggingface_dir, tmp_path
+):
+    output_dir = tmp_path / "out"
+    flags = original_flags(mrpc_dir, huggingface_dir, output_dir)
+    flags.append("--export_formats=none")  # what the workers do is the point
+    logs = run_two_workers(flags)
     assert "MultiWorkerMirroredStrategy" in logs[0]
     assert "TF_CONFIG names 2 workers" in logs[1]
     assert "Wrote eval_results" in logs[0]
@@ -122,3 +130,38 @@ def test_two_workers_finish_and_only_the_chief_writes(
     assert read_eval_results(output_dir / "eval_results.txt")["global_step"] == "6"
     assert len((output_dir / "test_results.tsv").read_text().splitlines()) == 5
     assert not (output_dir / "workers").exists()  # the worker's scratch is gone
+
+
+def test_two_workers_read_their_own_files_and_evaluate_from_the_cache(
+    huggingface_dir, tmp_path
+):
+    """A streamed training split of 3 files (worker 0 reads files 0 and 2,
+    worker 1 file 1) and a streamed dev split, evaluated during training."""
+    data_dir = write_parts(tmp_path / "data", (8, 8, 8))
+    (data_dir / "dev.csv").write_text((data_dir / "train-1.csv").read_text())
+    output_dir = tmp_path / "out"
+    logs = run_two_workers(
+        [
+            "--task_name=csv",
+            f"--data_dir={data_dir}",
+            "--train_file=train-*.csv",
+            "--dev_file=dev.csv",
+            f"--init_checkpoint={huggingface_dir}",
+            "--max_seq_length=16",
+            "--train_batch_size=4",
+            "--num_train_epochs=1",
+            "--eval_every_steps=3",
+            "--do_train",
+            "--do_eval",
+            "--data_in_memory=false",
+            "--export_formats=none",
+            f"--output_dir={output_dir}",
+        ]
+    )
+    for log in logs:
+        assert "Each of the 2 workers reads its own files" in log
+        assert "Step 6: eval_accuracy" in log  # 24 rows / 4 a step
+    assert read_eval_results(output_dir / "eval_results.txt")["global_step"] in (
+        "3",
+        "6",
+    )

@@ -1,5 +1,5 @@
-"""--data_in_memory and --feature_cache: the csv task's test split streamed
-through an on-disk feature cache gives the in-memory run's files."""
+"""--data_in_memory and --feature_cache: the csv task's splits streamed
+through an on-disk feature cache give the in-memory run's files."""
 
 import json
 import logging
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from app import streaming
+from app import feature_cache, streaming
 from app.config import RunConfig, validate
 from app.errors import ConfigError
 from app.feature_cache import (
@@ -28,6 +28,7 @@ from tasks import CsvProcessor, DataError, InputExample, OutputKind, TaskOptions
 from tasks.dataset import build_dataset, build_targets
 from tests.test_faults import run_killed_after_checkpoint
 from tests.test_main import run_main
+from tests.test_multi_label import ASPECTS_DIR
 
 pytestmark = pytest.mark.xdist_group("test_streaming")
 
@@ -39,13 +40,19 @@ def sentence(index: int, length: int) -> str:
 
 
 def write_data(folder: pathlib.Path) -> pathlib.Path:
-    """train.csv (16 rows), test.csv (11 rows, ids, lengths 1 to 40 words)."""
+    """train.csv (16 rows), dev.csv (9 rows, lengths 2 to 34 words), test.csv
+    (11 rows, ids, lengths 1 to 40 words)."""
     folder.mkdir(parents=True, exist_ok=True)
     train = ["id,text,label"] + [
         f"t{i},{sentence(i, 3 + i % 5)},{'pos' if i % 2 else 'neg'}" for i in range(16)
     ]
+    dev = ["id,text,label"] + [
+        f"d{i},{sentence(i + 3, 2 + 4 * i)},{'pos' if i % 3 else 'neg'}"
+        for i in range(9)
+    ]
     test = ["id,text"] + [f"row{i},{sentence(i, 1 + 4 * i)}" for i in range(11)]
     (folder / "train.csv").write_text("\n".join(train) + "\n")
+    (folder / "dev.csv").write_text("\n".join(dev) + "\n")
     (folder / "test.csv").write_text("\n".join(test) + "\n")
     return folder
 
@@ -55,10 +62,12 @@ def flags(data_dir, output_dir, huggingface_dir, *extra) -> list[str]:
         "--task_name=csv",
         f"--data_dir={data_dir}",
         "--train_file=train.csv",
+        "--dev_file=dev.csv",
         "--test_file=test.csv",
         "--id_column=id",
         f"--init_checkpoint={huggingface_dir}",
         "--max_seq_length=16",
+        "--eval_batch_size=4",
         "--predict_batch_size=4",
         "--export_formats=none",
         f"--output_dir={output_dir}",
@@ -87,12 +96,12 @@ def trained(tmp_path_factory, huggingface_dir):
     return data_dir, output_dir
 
 
-def predict_again(trained, tmp_path, huggingface_dir, *extra):
-    """A predict-only run in a copy of the trained run's output_dir."""
+def predict_again(trained, tmp_path, huggingface_dir, *extra, step="--do_predict"):
+    """A predict-only (or `step`) run in a copy of the trained run's output_dir."""
     data_dir, output_dir = trained
     copy = tmp_path / "out"
     shutil.copytree(output_dir, copy)
-    result = run_main(*flags(data_dir, copy, huggingface_dir, "--do_predict"), *extra)
+    result = run_main(*flags(data_dir, copy, huggingface_dir, step), *extra)
     assert result.returncode == 0, result.stderr
     return result, copy
 
@@ -174,27 +183,32 @@ def test_windows_of_long_texts_pool_as_in_memory(trained, tmp_path, huggingface_
     assert report["splits"]["test"] == expected["splits"]["test"]
 
 
+@pytest.mark.parametrize(
+    "file_name, row, step, problem",
+    [
+        ("test.csv", "row11,the cat,is happy", "--do_predict", "line 13: too many"),
+        ("dev.csv", "d9,the cat,maybe", "--do_eval", "line 11: label 'maybe' is not"),
+    ],
+)
 def test_a_bad_row_stops_the_run_before_output_dir_changes(
-    trained, tmp_path, huggingface_dir
+    trained, tmp_path, huggingface_dir, file_name, row, step, problem
 ):
     data_dir = tmp_path / "bad"
     shutil.copytree(trained[0], data_dir)
-    with open(data_dir / "test.csv", "a") as file:
-        file.write("row11,the cat,is happy\n")
+    with open(data_dir / file_name, "a") as file:
+        file.write(row + "\n")
     out = tmp_path / "out"
     shutil.copytree(trained[1], out)
     before = sorted(str(path) for path in out.rglob("*"))
     result = run_main(
-        *flags(data_dir, out, huggingface_dir, "--do_predict"),
-        "--data_in_memory=false",
+        *flags(data_dir, out, huggingface_dir, step), "--data_in_memory=false"
     )
     assert result.returncode == 1
-    path = data_dir / "test.csv"
-    assert f"ERROR: {path}, line 13: too many columns" in result.stderr
+    assert f"ERROR: {data_dir / file_name}, {problem}" in result.stderr
     assert "Traceback" not in result.stderr
     assert sorted(str(path) for path in out.rglob("*")) == before
     fresh = run_main(
-        *flags(data_dir, tmp_path / "new", huggingface_dir, "--do_predict"),
+        *flags(data_dir, tmp_path / "new", huggingface_dir, step),
         "--data_in_memory=false",
         "--labels=neg,pos",
     )
@@ -255,20 +269,26 @@ def tiny_preprocessor(huggingface_dir, **overrides):
     return build_preprocessor(config(".", pathlib.Path("."), **values), pretrained)
 
 
+def in_one_file(examples):
+    """`(file_index, example)` pairs, as `CsvProcessor.iter_examples_by_file`
+    gives them, of examples read from one file."""
+    return ((0, example) for example in examples)
+
+
 def test_the_cache_keeps_the_split_hash_rows_and_ids(tmp_path, huggingface_dir):
     data_dir = write_data(tmp_path / "data")
     processor = CsvProcessor(TaskOptions(test_file="test.csv", id_column="id"))
     examples = processor.get_examples(str(data_dir), "test")
     preprocessor = tiny_preprocessor(huggingface_dir)
     cache = build_feature_cache(
-        str(tmp_path / "cache"), "test", iter(examples), preprocessor, False
+        str(tmp_path / "cache"), "test", in_one_file(examples), preprocessor, False
     )
     assert cache.data_sha256 == hash_examples(examples)
     assert (cache.num_examples, cache.num_rows) == (11, 11)
     assert list(cache.read_ids()) == [f"row{i}" for i in range(11)]
     # 1 + 4i words, [CLS] and [SEP], cut at 16
     expected = np.minimum(np.arange(11) * 4 + 3, 16)
-    dataset = build_cache_dataset(cache.records_path, 11, preprocessor, 4)
+    dataset = build_cache_dataset(cache.records_paths, 11, preprocessor, 4)
     masks = [batch["padding_mask"].numpy() for batch in dataset]
     np.testing.assert_array_equal(
         np.concatenate([m.sum(axis=1) for m in masks]), expected
@@ -286,7 +306,7 @@ def test_a_failed_build_leaves_no_cache(tmp_path, huggingface_dir):
         build_feature_cache(
             str(tmp_path / "cache"),
             "test",
-            examples(),
+            in_one_file(examples()),
             tiny_preprocessor(huggingface_dir),
             False,
         )
@@ -297,15 +317,38 @@ def test_whole_batches_are_filled_with_empty_rows(tmp_path, huggingface_dir):
     preprocessor = tiny_preprocessor(huggingface_dir)
     examples = [InputExample(f"test-{i}", sentence(i, 2)) for i in range(5)]
     cache = build_feature_cache(
-        str(tmp_path / "cache"), "test", examples, preprocessor, False
+        str(tmp_path / "cache"), "test", in_one_file(examples), preprocessor, False
     )
     dataset = build_cache_dataset(
-        cache.records_path, 5, preprocessor, 4, pad_to_whole_batches=True
+        cache.records_paths, 5, preprocessor, 4, pad_to_whole_batches=True
     )
     batches = list(dataset)
     assert [int(b["token_ids"].shape[0]) for b in batches] == [4, 4]
     last = batches[1]["padding_mask"].numpy()
     assert last.sum(axis=1).tolist() == [4, 2, 2, 2]  # one row, then [CLS] [SEP]
+
+
+def test_windows_of_rows_run_shortest_first_and_length_order_undoes_it(
+    tmp_path, huggingface_dir
+):
+    preprocessor = tiny_preprocessor(huggingface_dir)
+    words = [5, 1, 9, 3, 3, 12, 2, 7, 1, 4]  # rows of 2 + words tokens
+    examples = [InputExample(f"test-{i}", sentence(i, n)) for i, n in enumerate(words)]
+    cache = build_feature_cache(
+        str(tmp_path / "cache"), "test", in_one_file(examples), preprocessor, False
+    )
+    dataset = build_cache_dataset(
+        cache.records_paths, 10, preprocessor, 2, sort_window=4
+    )
+    masks = [batch["padding_mask"].numpy() for batch in dataset]
+    lengths = np.concatenate([mask.sum(axis=1) for mask in masks])
+    # Windows [0:4], [4:8], [8:10], each sorted; ties keep input order.
+    order = feature_cache.length_order(cache.records_paths, 4)
+    assert order.tolist() == [1, 3, 0, 2, 6, 4, 7, 5, 8, 9]
+    np.testing.assert_array_equal(lengths, np.asarray(words)[order] + 2)
+    padded = sum(mask.size for mask in masks)
+    in_input_order = build_cache_dataset(cache.records_paths, 10, preprocessor, 2)
+    assert padded < sum(int(tf_size(b["padding_mask"])) for b in in_input_order)
 
 
 # === Training from the cache ===
@@ -352,7 +395,7 @@ def labelled_cache(tmp_path, huggingface_dir, num_examples=40):
     return build_feature_cache(
         str(tmp_path / "cache"),
         "train",
-        examples,
+        in_one_file(examples),
         tiny_preprocessor(huggingface_dir),
         False,
         ["neg", "pos"],
@@ -486,7 +529,7 @@ def test_multi_label_rows_keep_their_label_sets_and_report(tmp_path, huggingface
     cache = build_feature_cache(
         str(tmp_path / "cache"),
         "train",
-        examples,
+        in_one_file(examples),
         preprocessor,
         False,
         labels,
@@ -498,6 +541,7 @@ def test_multi_label_rows_keep_their_label_sets_and_report(tmp_path, huggingface
     by_example = targets.numpy()[np.argsort(lengths)]  # row i has i + 3 tokens
     expected = build_targets(examples, labels, OutputKind.LABELS)
     np.testing.assert_array_equal(by_example, expected)
+    np.testing.assert_array_equal(cache.read_labels(), expected)  # evaluation's
     packed = pack_examples(
         build_dataset(examples, labels, False, True, OutputKind.LABELS), preprocessor
     )
@@ -515,11 +559,146 @@ def test_windows_of_a_training_row_carry_its_label(tmp_path, huggingface_dir):
     ]
     preprocessor = tiny_preprocessor(huggingface_dir, long_text="chunks", doc_stride=4)
     cache = build_feature_cache(
-        str(tmp_path / "cache"), "train", examples, preprocessor, False, ["neg", "pos"]
+        str(tmp_path / "cache"),
+        "train",
+        in_one_file(examples),
+        preprocessor,
+        False,
+        ["neg", "pos"],
     )
     document_ids = cache.read_array("document_ids")
     assert cache.num_rows == len(document_ids) > cache.num_examples == 6
-    rows = tf.data.TFRecordDataset(cache.records_path).batch(100)
+    rows = tf.data.TFRecordDataset(cache.records_paths).batch(100)
     ((_, labels),) = [parse_rows(b, preprocessor, None, cache.label_spec) for b in rows]
     np.testing.assert_array_equal(labels.numpy(), document_ids % 2)
     assert cache.label_counts == {"neg": 3, "pos": 3}
+    np.testing.assert_array_equal(cache.read_labels(), [0, 1] * 3)  # per example
+
+
+# === Evaluation from the cache ===
+
+
+def assert_same_eval_results(streamed_dir, memory_dir):
+    """eval_results.json equal: counts exactly, losses and scores to 1e-5."""
+    streamed = json.loads((streamed_dir / "eval_results.json").read_text())
+    in_memory = json.loads((memory_dir / "eval_results.json").read_text())
+    assert streamed.keys() == in_memory.keys()
+    for key, value in in_memory.items():
+        if isinstance(value, float):
+            assert streamed[key] == pytest.approx(value, abs=1e-5), key
+        else:
+            assert streamed[key] == value, key
+    streamed_text = (streamed_dir / "eval_results.txt").read_text().splitlines()
+    memory_text = (memory_dir / "eval_results.txt").read_text().splitlines()
+    assert [line.split(" = ")[0] for line in streamed_text] == [
+        line.split(" = ")[0] for line in memory_text
+    ]
+
+
+def test_streamed_evaluation_equals_the_in_memory_one(
+    trained, tmp_path, huggingface_dir
+):
+    evaluate = dict(step="--do_eval")
+    result, streamed = predict_again(
+        trained, tmp_path / "a", huggingface_dir, "--data_in_memory=false", **evaluate
+    )
+    _, in_memory = predict_again(
+        trained, tmp_path / "b", huggingface_dir, "--data_in_memory=true", **evaluate
+    )
+    assert "Reading dev as a stream" in result.stderr
+    assert "Cached 9 dev examples (9 rows)" in result.stderr
+    assert "Num examples = 9 (9 rows)" in result.stderr
+    assert_same_eval_results(streamed, in_memory)
+    metrics = json.loads((streamed / "eval_results.json").read_text())
+    assert sum(map(sum, metrics["eval_confusion_matrix"])) == 9
+    report = json.loads((streamed / "data_report.json").read_text())["splits"]
+    expected = json.loads((in_memory / "data_report.json").read_text())["splits"]
+    assert report == expected and report["dev"]["labels"] == {"neg": 3, "pos": 6}
+
+
+def test_streamed_multi_label_windows_and_tuned_threshold_evaluate_as_in_memory(
+    tmp_path, huggingface_dir
+):
+    """Long dev reviews in windows pooled per review, each review's label set
+    from the cache, the threshold tuned on those outputs."""
+    labels = "acting,humor,negative,positive,story,visuals"
+
+    def evaluate(output_dir, data_in_memory):
+        result = run_main(
+            "--task_name=csv",
+            f"--data_dir={ASPECTS_DIR}",
+            "--dev_file=dev.csv",
+            "--label_column=labels",
+            f"--labels={labels}",
+            "--multi_label",
+            "--multi_label_threshold=tuned",
+            "--long_text=chunks",
+            "--doc_stride=8",
+            "--do_eval",
+            f"--init_checkpoint={huggingface_dir}",
+            "--max_seq_length=16",
+            "--eval_batch_size=8",
+            "--export_formats=none",
+            f"--data_in_memory={data_in_memory}",
+            f"--output_dir={output_dir}",
+        )
+        assert result.returncode == 0, result.stderr
+        return result
+
+    streamed = evaluate(tmp_path / "a", "false")
+    evaluate(tmp_path / "b", "true")
+    assert "Reading dev as a stream" in streamed.stderr
+    assert "--multi_label_threshold=tuned:" in streamed.stderr
+    assert_same_eval_results(tmp_path / "a", tmp_path / "b")
+    report = json.loads((tmp_path / "a" / "data_report.json").read_text())
+    assert report["splits"]["dev"]["long_text"]["windows"] > 16
+
+
+def test_evaluation_during_training_reads_the_dev_cache(
+    trained, tmp_path, huggingface_dir
+):
+    out = tmp_path / "out"
+    result = train(
+        trained[0], out, huggingface_dir, "false", "--do_eval", "--eval_every_steps=2"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Reading dev as a stream" in result.stderr
+    # Built once, read by the evaluations at steps 2 and 4 and the final one.
+    assert result.stderr.count("Building the feature cache") == 2  # train, dev
+    assert result.stderr.count("***** Running evaluation *****") == 3
+    best = json.loads((out / "best" / "best_checkpoint.json").read_text())
+    assert best["metric_key"] == "eval_accuracy"
+    final = json.loads((out / "eval_results.json").read_text())
+    assert final["eval_accuracy"] == pytest.approx(best["best_value"])
+    record = json.loads((out / "run_config.json").read_text())
+    in_memory = json.loads((trained[1] / "run_config.json").read_text())
+    assert record["data_sha256"]["dev"] == hash_examples(
+        CsvProcessor(TaskOptions(dev_file="dev.csv", id_column="id"))
+        .resolve_labels(None, str(trained[1] / "labels.txt"))
+        .get_examples(str(trained[0]), "dev")
+    )
+    assert record["data_sha256"]["train"] == in_memory["data_sha256"]["train"]
+
+
+def test_a_streamed_dev_split_holds_no_examples_and_keeps_its_labels(
+    tmp_path, huggingface_dir
+):
+    data_dir = write_data(tmp_path / "data")
+    settings = dict(do_predict=False, do_eval=True, dev_file="dev.csv")
+    streamed = read_task_data(
+        config(data_dir, tmp_path, data_in_memory="false", **settings)
+    )
+    in_memory = read_task_data(config(data_dir, tmp_path, **settings))
+    assert (streamed.dev, streamed.streamed) == (None, ("dev",))
+    preprocessor = tiny_preprocessor(huggingface_dir)
+    cached = streaming.cache_streamed_splits(
+        config(data_dir, tmp_path, data_in_memory="false", **settings),
+        streamed,
+        preprocessor,
+        str(tmp_path / "caches"),
+    )
+    cache = cached.cached["dev"]
+    expected = build_targets(in_memory.dev, ["neg", "pos"])
+    np.testing.assert_array_equal(cache.read_labels(), expected)
+    assert cache.read_labels().dtype == np.int64
+    assert cache.data_sha256 == hash_examples(in_memory.dev)
