@@ -74,6 +74,8 @@ class Session:
     preprocessor: ClassifierPreprocessor
     manager: tf.train.CheckpointManager | None  # set by restore_checkpoints
     is_chief: bool
+    # Built without the pretrained weights: the checkpoint must restore all.
+    restores_every_weight: bool = False
 
 
 def run_all(config: RunConfig) -> dict:
@@ -222,10 +224,10 @@ def build_session(
         precision = inference_precision(config, precision)
     keras.mixed_precision.set_global_policy(precision)
     num_train_steps = train_steps(config, data)
-    weights = not restores_every_weight(config)
+    whole_checkpoint = restores_every_weight(config)
     with strategy.scope():
         model = training.build_trainable_classifier(
-            lambda: load_backbone(pretrained, weights=weights),
+            lambda: load_backbone(pretrained, weights=not whole_checkpoint),
             num_labels=data.num_labels,
             output_kind=data.processor.output_kind,
             cpu_speedups=config.cpu_speedups,
@@ -242,7 +244,15 @@ def build_session(
             else None,
             output_bias=list(data.output_bias.values()) if data.output_bias else None,
         )
-    return Session(config, strategy, model, preprocessor, None, is_chief(strategy))
+    return Session(
+        config,
+        strategy,
+        model,
+        preprocessor,
+        None,
+        is_chief(strategy),
+        restores_every_weight=whole_checkpoint,
+    )
 
 
 def restores_every_weight(config: RunConfig) -> bool:
@@ -262,7 +272,7 @@ def restore_checkpoints(session: Session) -> None:
     )
     session.manager = training.build_checkpoint_manager(session.model, checkpoint_dir)
     # Without the pretrained weights, a weight the checkpoint lacks is an error.
-    training.restore_latest(session.manager, complete=restores_every_weight(config))
+    training.restore_latest(session.manager, complete=session.restores_every_weight)
 
 
 def run_steps(session: Session, data: TaskData) -> dict:
