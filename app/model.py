@@ -95,7 +95,9 @@ def build_plain_copy(model: keras.Model, precision: str | None = None) -> keras.
     for layer in copy.layers:
         if is_backbone(layer):
             keep_residual_stream_in_float32(layer)
-    copy.set_weights(model.get_weights())
+    # Variable to variable: no NumPy copy of every weight on the way.
+    for target, source in zip(copy.weights, model.weights, strict=True):
+        target.assign(source)
     return copy
 
 

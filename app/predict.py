@@ -291,22 +291,20 @@ def predict_batch(serve, metadata: ExportMetadata, texts: list[tuple]) -> list[l
 
 
 # === Standard input ===
-def read_line_batches(stdin, size: int) -> Iterator[list[tuple[int, bytes]]]:
-    """Batches of at most `size` numbered lines, each as soon as it arrived.
+def read_line_groups(stdin) -> Iterator[list[tuple[int, bytes]]]:
+    """The numbered lines each read brought, as soon as they arrived.
 
     `read1` returns what the pipe or terminal holds, waiting only when it
-    holds nothing, so a batch never waits for lines not yet written.
+    holds nothing, so a group never waits for lines not yet written.
     """
     line_number, pending = 0, b""
     while data := stdin.read1(READ_SIZE):
         lines = (pending + data).split(b"\n")
         pending = lines.pop()  # The part after the last newline.
-        numbered = []
-        for line in lines:
-            line_number += 1
-            numbered.append((line_number, line))
-        for start in range(0, len(numbered), size):
-            yield numbered[start : start + size]
+        if lines:
+            first = line_number + 1
+            line_number += len(lines)
+            yield list(zip(range(first, line_number + 1), lines))
     if pending:
         yield [(line_number + 1, pending)]
 
@@ -328,14 +326,31 @@ def split_line(raw_line: bytes, line_number: int, metadata: ExportMetadata) -> t
 
 
 def predict_stdin(values, metadata: ExportMetadata, serve, stdin, stdout) -> None:
-    """Writes a header, then one TSV row per line of `stdin`, flushed per batch."""
+    """Writes a header, then one TSV row per line of `stdin`, flushed per read.
+
+    The lines one read brought are predicted together, as a file's rows are
+    (`predict_texts`: batches of similar length, side by side), and written
+    in input order before the next read; a malformed line stops the run once
+    the lines before it are written.
+    """
     stdout.write("\t".join(metadata.columns) + "\n")
     stdout.flush()
-    for batch in read_line_batches(stdin, values.batch_size):
-        texts = [split_line(line, number, metadata) for number, line in batch]
-        for row in predict_batch(serve, metadata, texts):
+    from tasks import DataError
+
+    calls = calls_at_once(serve)
+    for lines in read_line_groups(stdin):
+        texts, bad_line = [], None
+        for number, line in lines:
+            try:
+                texts.append(split_line(line, number, metadata))
+            except DataError as error:
+                bad_line = error  # reported once the lines before it are written
+                break
+        for row in predict_texts(texts, metadata, serve, values.batch_size, calls):
             stdout.write(format_tsv_row(row))
         stdout.flush()
+        if bad_line:
+            raise bad_line
 
 
 # === Files ===
@@ -378,7 +393,18 @@ def has_data_rows(path: str) -> bool:
 def predict_examples(
     examples, metadata, serve, batch_size, progress, calls: int = 1
 ) -> list[list]:
-    """Each example's prediction columns, in input order.
+    """Each example's prediction columns, in input order (`predict_texts`)."""
+    texts = [
+        (example.text_a, example.text_b)[: len(metadata.text_names)]
+        for example in examples
+    ]
+    return predict_texts(texts, metadata, serve, batch_size, calls, progress)
+
+
+def predict_texts(
+    texts: list[tuple], metadata, serve, batch_size, calls: int = 1, progress=None
+) -> list[list]:
+    """Each text's (or pair's) prediction columns, in input order.
 
     Batches hold texts of similar length (sorted), so an export that pads
     each batch to its longest text wastes little on padding. `calls` batches
@@ -386,29 +412,26 @@ def predict_examples(
     on a CPU one batch's small ops leave the cores to the other's products.
     """
     order = sorted(
-        range(len(examples)),
-        key=lambda i: len(examples[i].text_a) + len(examples[i].text_b or ""),
+        range(len(texts)), key=lambda i: sum(len(text or "") for text in texts[i])
     )
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
     def predict(indices: list[int]) -> list[list]:
-        texts = [
-            (examples[i].text_a, examples[i].text_b)[: len(metadata.text_names)]
-            for i in indices
-        ]
-        return predict_batch(serve, metadata, texts)
+        return predict_batch(serve, metadata, [texts[i] for i in indices])
 
-    rows, done = [None] * len(examples), 0
+    rows, done = [None] * len(texts), 0
     pool = concurrent.futures.ThreadPoolExecutor(calls, "predict")
     try:  # a failed batch stops the run without the batches queued after it
         for indices, batch_rows in zip(batches, pool.map(predict, batches)):
             for i, row in zip(indices, batch_rows):
                 rows[i] = row
             done += len(indices)
-            progress.update(done)
+            if progress:
+                progress.update(done)
     finally:
         pool.shutdown(cancel_futures=True)
-    progress.finish()
+    if progress:
+        progress.finish()
     return rows
 
 

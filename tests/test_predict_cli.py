@@ -121,13 +121,24 @@ class Pipe:
         return self.chunks.pop(0) if self.chunks else b""
 
 
-def test_lines_are_predicted_as_they_arrive_in_batches_of_at_most_batch_size():
+def test_lines_are_predicted_as_they_arrive_in_groups_of_what_each_read_brought():
     pipe = Pipe([b"a\nb\nc", b"d\ne\n", b"f"])
-    batches = predict.read_line_batches(pipe, 2)
+    groups = predict.read_line_groups(pipe)
     # The first read's complete lines come out before a second read.
-    assert next(batches) == [(1, b"a"), (2, b"b")]
+    assert next(groups) == [(1, b"a"), (2, b"b")]
     assert pipe.reads == 1
-    assert list(batches) == [[(3, b"cd"), (4, b"e")], [(5, b"f")]]
+    assert list(groups) == [[(3, b"cd"), (4, b"e")], [(5, b"f")]]
+
+
+def test_standard_input_rows_keep_input_order_across_sorted_batches():
+    lengths = [i * 7 % 23 for i in range(1, 41)]  # out of order, none empty
+    pipe = Pipe([b"".join(b"x" * n + b"\n" for n in lengths[:30]),
+                 b"".join(b"x" * n + b"\n" for n in lengths[30:])])  # fmt: skip
+    values = predict.parse_flags(["predict", "--model_dir=.", "--batch_size=3"])
+    metadata = predict.ExportMetadata((), False, "score")
+    stdout = io.StringIO()
+    predict.predict_stdin(values, metadata, byte_count_scores, pipe, stdout)
+    assert stdout.getvalue() == "score\n" + "".join(f"{float(n)}\n" for n in lengths)
 
 
 def byte_count_scores(text_a):
@@ -295,8 +306,11 @@ def bad_inputs(tmp_path):
 def test_bad_input_exits_1_with_one_line(case, pair_export, tmp_path, capsys):
     argv, stdin, message = bad_inputs(tmp_path)[case]
     code, output = run([f"--model_dir={pair_export}", *argv], stdin)
-    # stdin's rows before the bad line's batch are printed; files print nothing.
-    assert (code, output) == (1, PAIR_HEADER if stdin else "")
+    # stdin's rows before the bad line are printed; files print nothing.
+    good_lines = stdin.split(b"\n")[:1] if case == "pair line with one field" else []
+    rows = [expected_pair_row(*line.decode().split("\t")) for line in good_lines]
+    expected = PAIR_HEADER + "".join("\t".join(row) + "\n" for row in rows)
+    assert (code, output) == (1, expected if stdin else "")
     assert capsys.readouterr().err == message
 
 
