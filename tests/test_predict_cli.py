@@ -406,7 +406,9 @@ def test_the_export_of_a_run_predicts_its_test_results(trained_mrpc, shared_mrpc
     assert_predicts_test_results(output_dir / "export", output_dir, shared_mrpc_dir)
 
 
-def assert_predicts_test_results(model_dir, output_dir, shared_mrpc_dir, atol=1e-5):
+def assert_predicts_test_results(
+    model_dir, output_dir, shared_mrpc_dir, atol=1e-5, precision="float32"
+):
     """The predict command on MRPC's test.tsv gives the run's test_results.tsv."""
     expected = np.loadtxt(output_dir / "test_results.tsv", delimiter="\t")
     argv = [
@@ -415,6 +417,7 @@ def assert_predicts_test_results(model_dir, output_dir, shared_mrpc_dir, atol=1e
         "--text_a_column=#1 String",
         "--text_b_column=#2 String",
         "--id_column=index",
+        f"--precision={precision}",
     ]
     code, output = run(argv)
     header, *rows = parse_tsv(output)
@@ -449,3 +452,26 @@ def test_as_a_module_predicts_then_names_a_bad_line(score_export):
         " without tabs for this model. Fix that line. Received:"
         " line=b'the\\tdog'"
     ]
+
+
+def test_bfloat16_predicts_the_run_test_results_to_two_decimals(
+    trained_mrpc, shared_mrpc_dir
+):
+    import tensorflow as tf
+
+    output_dir = trained_mrpc[1]
+    assert_predicts_test_results(
+        output_dir / "export", output_dir, shared_mrpc_dir, 1e-2, "bfloat16"
+    )
+    # The rewrite is the process's setting while predicting only.
+    options = tf.config.optimizer.get_experimental_options()
+    assert not options.get("auto_mixed_precision_onednn_bfloat16", False)
+
+
+def test_bfloat16_refuses_an_onnx_file(tmp_path):
+    from app.errors import UsageError
+
+    onnx_file = str(tmp_path / "model.onnx")
+    with pytest.raises(UsageError, match="ONNX Runtime runs .* in float32"):
+        predict.check_precision("bfloat16", onnx_file)
+    predict.check_precision("float32", onnx_file)  # nothing to refuse
