@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="main.py's --precision when it predicts: float32 compares the "
         "float32 paths; auto is the product's default on this CPU",
     )
+    parser.add_argument(
+        "--export_precision",
+        default="float32",
+        choices=("float32", "bfloat16"),
+        help="app.predict's --precision on the export",
+    )
     parser.add_argument("--onnx_threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=12345)
     parser.add_argument("--ours_python", default=".venv/bin/python")
@@ -296,6 +302,7 @@ def predict_command(args, side: str, work: str, output_file: str) -> list[str]:
             "--text_a_column=sentence",
             "--id_column=index",
             f"--output_file={output_file}",
+            f"--precision={args.export_precision}",
             batch,
         ]
     return [
@@ -438,7 +445,8 @@ def format_predict(records: list[dict], args) -> str:
     lines = [
         f"Prediction of {args.predict_examples} sentences, batches of "
         f"{args.predict_batch_size}, one process each (main.py: --precision="
-        f"{args.predict_precision}; ONNX Runtime: {args.onnx_threads} threads, "
+        f"{args.predict_precision}; app.predict: --precision="
+        f"{args.export_precision}; ONNX Runtime: {args.onnx_threads} threads, "
         "length-sorted batches):",
         "",
         "| side | seconds | sentences/s | peak MiB | max abs difference to ours |",
