@@ -19,8 +19,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from tasks import DataError, InputExample, OutputKind
-from tasks.custom import label_counts
+from tasks import DataError, OutputKind
 
 NONE = "none"
 BALANCED = "balanced"
@@ -29,33 +28,20 @@ BALANCED = "balanced"
 def resolve_class_weights(
     setting: str,
     labels: Sequence[str],
-    train_examples: Sequence[InputExample] | None,
+    counts: tuple[collections.Counter, int] | None,
     output_kind: OutputKind,
 ) -> dict[str, float] | None:
     """Each label's weight, in label order, or None for `none` (or no training).
+
+    Args:
+        counts: the training split's examples per label (`label_counts`) and
+            how many examples it holds; None for a run that does not train.
 
     Raises:
         DataError: a score task, or a weights FILE that is missing or
             malformed (named by file and line).
     """
-    if train_examples is None:
-        return None
-    counts = label_counts(train_examples)
-    return resolve_class_weights_from_counts(
-        setting, labels, counts, len(train_examples), output_kind
-    )
-
-
-def resolve_class_weights_from_counts(
-    setting: str,
-    labels: Sequence[str],
-    train_counts: collections.Counter,
-    num_examples: int,
-    output_kind: OutputKind,
-) -> dict[str, float] | None:
-    """`resolve_class_weights` from the training examples per label
-    (`label_counts`), for a training split that streams."""
-    if setting == NONE:
+    if counts is None or setting == NONE:
         return None
     if output_kind is OutputKind.SCORE:
         raise DataError(
@@ -63,6 +49,7 @@ def resolve_class_weights_from_counts(
             " this task predicts a score. Drop --class_weights."
             f" Received: class_weights={setting}"
         )
+    train_counts, num_examples = counts
     if setting == BALANCED:
         if output_kind is OutputKind.LABELS:
             return balanced_positive_weights(labels, train_counts, num_examples)

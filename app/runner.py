@@ -16,7 +16,7 @@ import tasks
 from app import phase_times, run_record, seeds, training
 from app.callbacks import PeriodicEvaluation, batches_done
 from app.class_weights import describe as describe_class_weights
-from app.class_weights import resolve_class_weights_from_counts
+from app.class_weights import resolve_class_weights
 from app.compat import check_accumulation_replicas
 from app.config import NO_EXPORT, SAMPLE_LIMITS, SAVED_MODEL, RunConfig, validate
 from app.errors import ConfigError
@@ -477,11 +477,9 @@ def read_task_data(config: RunConfig) -> TaskData:
 
     labels, output_kind = processor.get_labels(), processor.output_kind
     counts = training_label_counts(train, train_summary)
-    class_weights = None
-    if counts is not None:
-        class_weights = resolve_class_weights_from_counts(
-            config.class_weights, labels, *counts, output_kind
-        )
+    class_weights = resolve_class_weights(
+        config.class_weights, labels, counts, output_kind
+    )
     data = TaskData(
         processor=processor,
         labels=labels,

@@ -12,6 +12,12 @@ from app.losses import (
     build_loss,
 )
 from tasks import DataError, InputExample, OutputKind
+from tasks.custom import label_counts
+
+
+def counts_of(train):
+    """What the runner passes: examples per label, and how many examples."""
+    return label_counts(train), len(train)
 
 
 def examples(*labels):
@@ -24,7 +30,7 @@ def examples(*labels):
 def test_balanced_single_label_weights_by_hand():
     train = examples(*["neg"] * 2, *["pos"] * 8)
     weights = resolve_class_weights(
-        "balanced", ["neg", "pos"], train, OutputKind.CLASSES
+        "balanced", ["neg", "pos"], counts_of(train), OutputKind.CLASSES
     )
     # n / (k * n_c): 10 / (2 * 2) and 10 / (2 * 8).
     assert weights == {"neg": 2.5, "pos": 0.625}
@@ -33,7 +39,7 @@ def test_balanced_single_label_weights_by_hand():
 def test_balanced_multi_label_positive_weights_by_hand():
     train = examples(("a", "b"), ("b",), ("b",), ())
     weights = resolve_class_weights(
-        "balanced", ["a", "b", "c"], train, OutputKind.LABELS
+        "balanced", ["a", "b", "c"], counts_of(train), OutputKind.LABELS
     )
     # negatives / positives: a 3/1, b 1/3; c is never positive and keeps 1.
     assert weights == {"a": 3.0, "b": 1 / 3, "c": 1.0}
@@ -42,7 +48,10 @@ def test_balanced_multi_label_positive_weights_by_hand():
 def test_none_and_no_training_mean_no_weights():
     train = examples("neg", "pos")
     assert (
-        resolve_class_weights("none", ["neg", "pos"], train, OutputKind.CLASSES) is None
+        resolve_class_weights(
+            "none", ["neg", "pos"], counts_of(train), OutputKind.CLASSES
+        )
+        is None
     )
     assert (
         resolve_class_weights("balanced", ["neg", "pos"], None, OutputKind.CLASSES)
@@ -57,7 +66,7 @@ def test_weights_file_in_label_order(tmp_path):
     path = tmp_path / "weights.tsv"
     path.write_text("pos\t1\n\nneg\t4.5\n")
     weights = resolve_class_weights(
-        str(path), ["neg", "pos"], examples("neg"), OutputKind.CLASSES
+        str(path), ["neg", "pos"], counts_of(examples("neg")), OutputKind.CLASSES
     )
     assert weights == {"neg": 4.5, "pos": 1.0}
     assert (
@@ -84,7 +93,7 @@ def test_weights_file_errors_name_file_and_line(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(DataError, match=f"^{path}(, )?.*{message}"):
         resolve_class_weights(
-            str(path), ["neg", "pos"], examples("neg"), OutputKind.CLASSES
+            str(path), ["neg", "pos"], counts_of(examples("neg")), OutputKind.CLASSES
         )
 
 
@@ -92,10 +101,12 @@ def test_missing_file_and_score_task_are_refused(tmp_path):
     missing = str(tmp_path / "nope.tsv")
     with pytest.raises(DataError, match="no such file"):
         resolve_class_weights(
-            missing, ["neg", "pos"], examples("neg"), OutputKind.CLASSES
+            missing, ["neg", "pos"], counts_of(examples("neg")), OutputKind.CLASSES
         )
     with pytest.raises(DataError, match="this task predicts a score"):
-        resolve_class_weights("balanced", [], examples("1.5"), OutputKind.SCORE)
+        resolve_class_weights(
+            "balanced", [], counts_of(examples("1.5")), OutputKind.SCORE
+        )
 
 
 def test_weighted_crossentropy_by_hand():

@@ -35,7 +35,7 @@ def test_weighted_log_odds_and_balanced_weights_give_zero():
     weighted = label_log_odds(["a", "b"], *COUNTS, {"a": 5.0, "b": 1.0})
     assert weighted == pytest.approx({"a": math.log(6 / 4), "b": math.log(4 / 2)})
     balanced = resolve_class_weights(
-        "balanced", ["a", "b", "c"], TRAIN, OutputKind.LABELS
+        "balanced", ["a", "b", "c"], COUNTS, OutputKind.LABELS
     )
     biases = starting_output_bias(OutputKind.LABELS, ["a", "b", "c"], COUNTS, balanced)
     # Balanced positives weigh as much as the negatives; c keeps weight 1.
