@@ -141,9 +141,9 @@ class RunConfig:
     precision: str = setting(
         "auto",
         "Compute precision; probabilities and loss stay float32. auto: "
-        "mixed_bfloat16 on TPUs, mixed_float16 on GPUs with tensor cores, float32 "
-        "elsewhere (mixed_bfloat16 can be faster on CPUs with native bfloat16 "
-        "but cost accuracy on the demo).",
+        "mixed_bfloat16 on TPUs and on CPUs with AMX bfloat16 tiles, "
+        "mixed_float16 on GPUs with tensor cores, float32 elsewhere (then CPUs "
+        "with bfloat16 instructions may evaluate and predict in mixed_bfloat16).",
         choices=PRECISIONS,
     )
     classifier_dropout: float = setting(

@@ -100,9 +100,11 @@ def resolve_precision(name: str, strategy: tf.distribute.Strategy) -> str:
     """The Keras dtype policy for `--precision`; `auto` picks per device, logged.
 
     `auto`: mixed_bfloat16 on TPUs, mixed_float16 on GPUs with tensor cores
-    (compute capability 7.0+), float32 elsewhere. CPUs train in float32 even
-    with native bfloat16 (AVX512_BF16, AMX): bfloat16 training cost dev
-    accuracy on the demo (docs/), so it is there to ask for, not a default.
+    (compute capability 7.0+), mixed_bfloat16 on CPUs with AMX bfloat16
+    tiles, float32 elsewhere. AMX multiplies bfloat16 matrices several times
+    as fast as float32, and over six seeds of the demo dev accuracy moved
+    less than the seeds' spread (docs/results.md); CPUs with AVX512_BF16
+    alone gain less, and train in float32 unless asked.
     """
     if name != "auto":
         return name
@@ -114,9 +116,11 @@ def resolve_precision(name: str, strategy: tf.distribute.Strategy) -> str:
         tensor_cores = tuple(capability) >= (7, 0)
         policy = "mixed_float16" if tensor_cores else "float32"
         reason = f"GPU with compute capability {capability}"
-    elif cpu_has_bfloat16():
+    elif "amx_bf16" in (cpu := read_cpu_info()).flags:
+        policy, reason = "mixed_bfloat16", "CPU with AMX bfloat16 tiles"
+    elif cpu.flags & BFLOAT16_FLAGS:
         policy = "float32"
-        reason = "CPU with bfloat16 instructions; --precision=mixed_bfloat16 is opt-in"
+        reason = "CPU with AVX512_BF16, no AMX; --precision=mixed_bfloat16 is opt-in"
     else:
         policy, reason = "float32", "CPU without native bfloat16"
     logger.info("Precision: %s (--precision=auto, %s).", policy, reason)

@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
         "float32 paths; auto is the product's default on this CPU",
     )
     parser.add_argument(
+        "--job_precision",
+        default="auto",
+        help="main.py's --precision in the whole job (auto: the product's default)",
+    )
+    parser.add_argument(
         "--export_precision",
         default="float32",
         choices=("float32", "bfloat16"),
@@ -231,6 +236,7 @@ def job_command(args, side: str, data_dir: str, output_dir: str) -> list[str]:
         f"--predict_batch_size={batch}",
         f"--learning_rate={JOB_SETTINGS['learning_rate']}",
         "--num_train_epochs=1",
+        f"--precision={args.job_precision}",
     ]
 
 
@@ -424,7 +430,8 @@ def format_job(records: list[dict], args) -> str:
     lines = [
         f"Whole job: fine-tune on {args.train_examples} sentences for 1 epoch "
         "(batch 32, lr 5e-5, max_seq_length 128), evaluate dev.tsv, predict "
-        "test.tsv, write outputs; one process each.",
+        f"test.tsv, write outputs; one process each (main.py: --precision="
+        f"{args.job_precision}).",
         "",
         "| side | seconds | peak MiB | dev accuracy |",
         "|---|---|---|---|",
@@ -501,7 +508,8 @@ def format_header(machine: dict, records: list[dict], args) -> str:
 
 
 def print_report(args: dict, machine: dict, records: list[dict]) -> None:
-    args = argparse.Namespace(**args)
+    # Reports saved before a flag existed read as its default.
+    args = argparse.Namespace(**{**vars(build_parser().parse_args([])), **args})
     print(format_header(machine, records, args))
     parts = args.parts.split(",")
     if "job" in parts:

@@ -158,12 +158,14 @@ def test_eval_only_restores_the_trained_checkpoint(
 def test_a_run_that_does_not_train_is_built_in_the_precision_it_predicts_in(
     trained_mrpc, shared_mrpc_dir, huggingface_dir, tmp_path, monkeypatch
 ):
-    """--precision=auto predicting in mixed_bfloat16 (here: a CPU with AMX)
-    builds that model from the start: no float32 model to copy from."""
+    """--precision=auto predicting in mixed_bfloat16 after float32 training
+    (here: an AMD CPU with AVX512_BF16) builds that model from the start: no
+    float32 model to copy from."""
     from app import strategy, training
-    from tests.test_strategy import INTEL_AMX, write_cpuinfo
+    from tests.test_strategy import AMD_AVX512_BF16, write_cpuinfo
 
-    monkeypatch.setattr(strategy, "CPUINFO_PATH", write_cpuinfo(tmp_path, INTEL_AMX))
+    cpuinfo = write_cpuinfo(tmp_path, AMD_AVX512_BF16)
+    monkeypatch.setattr(strategy, "CPUINFO_PATH", cpuinfo)
     copies = []
     monkeypatch.setattr(training, "single_process_copy", copies.append)
     output_dir = copy_of(trained_mrpc[1], tmp_path)

@@ -81,24 +81,34 @@ def test_bfloat16_is_read_from_the_cpu_flags(tmp_path):
     assert not cpu_has_bfloat16(str(tmp_path / "missing"))
 
 
-def test_explicit_precision_is_kept(monkeypatch):
+def test_explicit_precision_is_kept(monkeypatch, tmp_path):
     strategy = tf.distribute.get_strategy()
-    monkeypatch.setattr(strategy_module, "cpu_has_bfloat16", lambda: True)
+    cpuinfo = write_cpuinfo(tmp_path, INTEL_AMX)
+    monkeypatch.setattr(strategy_module, "CPUINFO_PATH", cpuinfo)
     assert resolve_precision("float32", strategy) == "float32"
     assert resolve_precision("mixed_float16", strategy) == "mixed_float16"
 
 
-def test_auto_precision_keeps_cpus_in_float32_and_says_why(monkeypatch, caplog):
+@pytest.mark.parametrize(
+    "cpuinfo, expected, reason",
+    [
+        (INTEL_AMX, "mixed_bfloat16", "CPU with AMX bfloat16 tiles"),
+        (AMD_AVX512_BF16, "float32", "--precision=mixed_bfloat16 is opt-in"),
+        (INTEL_AVX512_BF16, "float32", "--precision=mixed_bfloat16 is opt-in"),
+        (AMD_AVX2, "float32", "CPU without native bfloat16"),
+    ],
+)
+def test_auto_precision_trains_in_bfloat16_on_amx_cpus_only_and_says_why(
+    monkeypatch, caplog, tmp_path, cpuinfo, expected, reason
+):
     strategy = tf.distribute.get_strategy()
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr(
+        strategy_module, "CPUINFO_PATH", write_cpuinfo(tmp_path, cpuinfo)
+    )
     caplog.set_level(logging.INFO)
-    # bfloat16 trains faster on some such CPUs but cost dev accuracy on the demo.
-    monkeypatch.setattr(strategy_module, "cpu_has_bfloat16", lambda: True)
-    assert resolve_precision("auto", strategy) == "float32"
-    assert "--precision=mixed_bfloat16 is opt-in" in caplog.text
-    monkeypatch.setattr(strategy_module, "cpu_has_bfloat16", lambda: False)
-    assert resolve_precision("auto", strategy) == "float32"
-    assert "CPU without native bfloat16" in caplog.text
+    assert resolve_precision("auto", strategy) == expected
+    assert reason in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -301,9 +301,10 @@ def test_auto_precision_evaluates_in_bfloat16_on_cpus_that_have_it(
 ):
     from app import strategy
 
-    # A CPU whose rule picks bfloat16 for inference: AMX bfloat16 tiles.
+    # A CPU whose rule trains in float32 and predicts in bfloat16: an AMD CPU
+    # with AVX512_BF16 (AMX CPUs train in bfloat16 too).
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("vendor_id\t: GenuineIntel\nflags\t\t: avx512_bf16 amx_bf16\n")
+    cpuinfo.write_text("vendor_id\t: AuthenticAMD\nflags\t\t: avx512f avx512_bf16\n")
     monkeypatch.setattr(strategy, "CPUINFO_PATH", str(cpuinfo))
     write_stsb(tmp_path / "STS-B")
     status, stderr = run_main_in_process(
