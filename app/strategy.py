@@ -209,11 +209,6 @@ def read_cpu_info(path: str | None = None) -> CpuInfo:
     return CpuInfo(vendor, flags or frozenset())
 
 
-def cpu_has_bfloat16(cpuinfo_path: str | None = None) -> bool:
-    """Whether the CPU multiplies bfloat16 natively (Linux; False elsewhere)."""
-    return bool(read_cpu_info(cpuinfo_path).flags & BFLOAT16_FLAGS)
-
-
 def cpu_inference_precision(cpu: CpuInfo) -> tuple[str, str]:
     """The policy a float32-trained model predicts in on `cpu`, and the reason.
 

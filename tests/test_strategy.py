@@ -16,7 +16,6 @@ from app.errors import ConfigError
 from app.strategy import (
     CpuInfo,
     count_tf_config_workers,
-    cpu_has_bfloat16,
     is_chief,
     read_cpu_info,
     resolve_inference_precision,
@@ -73,14 +72,6 @@ def test_cpu_vendor_and_flags_are_read_from_cpuinfo(tmp_path):
     assert read_cpu_info(str(tmp_path / "missing")) == CpuInfo()
 
 
-def test_bfloat16_is_read_from_the_cpu_flags(tmp_path):
-    assert cpu_has_bfloat16(write_cpuinfo(tmp_path, AMD_AVX512_BF16))
-    assert cpu_has_bfloat16(write_cpuinfo(tmp_path, INTEL_AMX))
-    assert not cpu_has_bfloat16(write_cpuinfo(tmp_path, AMD_AVX2))
-    assert not cpu_has_bfloat16(write_cpuinfo(tmp_path, ARM_BF16))
-    assert not cpu_has_bfloat16(str(tmp_path / "missing"))
-
-
 def test_explicit_precision_is_kept(monkeypatch, tmp_path):
     strategy = tf.distribute.get_strategy()
     cpuinfo = write_cpuinfo(tmp_path, INTEL_AMX)
@@ -96,6 +87,7 @@ def test_explicit_precision_is_kept(monkeypatch, tmp_path):
         (AMD_AVX512_BF16, "float32", "--precision=mixed_bfloat16 is opt-in"),
         (INTEL_AVX512_BF16, "float32", "--precision=mixed_bfloat16 is opt-in"),
         (AMD_AVX2, "float32", "CPU without native bfloat16"),
+        (ARM_BF16, "float32", "CPU without native bfloat16"),
     ],
 )
 def test_auto_precision_trains_in_bfloat16_on_amx_cpus_only_and_says_why(
