@@ -61,6 +61,7 @@ def define_flags() -> flags.FlagValues:
     flags.DEFINE_integer(
         "batch_size", predict.BATCH_SIZE, "Rows per model call.", 1, flag_values=values
     )
+    predict.define_precision_flag(values)
     return values
 
 
@@ -145,13 +146,17 @@ def main(argv: list[str], quiet: bool = False) -> int:
     from tasks import DataError  # tasks/ loads TensorFlow.
 
     try:
+        predict.check_precision(values.precision, values.model_dir)
         paths = find_input_files(values.input_pattern)
     except (UsageError, DataError) as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 1
     beam_pipeline = load_beam(quiet)
     prefix, extension = outputs = output_files(values)
-    counts = beam_pipeline.run(values, pipeline_args, metadata, paths, outputs)
+    # Workers set the precision where they load the model; a runner working
+    # in this process leaves it as it found it.
+    with predict.graph_precision(values.precision):
+        counts = beam_pipeline.run(values, pipeline_args, metadata, paths, outputs)
     dead_letters = beam_pipeline.DEAD_LETTERS
     print(
         f"Predicted {counts.get('rows', 0)} rows of {len(paths)} files:"

@@ -42,7 +42,9 @@ def build_pipeline(pipeline, values, metadata, paths: list[str], outputs) -> Non
         ).with_outputs(DEAD_LETTERS, main="rows")
     )
     handler = KeyedModelHandler(
-        ExportModelHandler(values.model_dir, metadata, values.batch_size)
+        ExportModelHandler(
+            values.model_dir, metadata, values.batch_size, values.precision
+        )
     )
     _ = (
         rows.rows
@@ -153,12 +155,16 @@ def sorted_by_length(rows: list) -> list:
 class ExportModelHandler(ModelHandler):
     """RunInference's view of an export: texts in, prediction columns out."""
 
-    def __init__(self, model_dir: str, metadata, batch_size: int):
+    def __init__(
+        self, model_dir: str, metadata, batch_size: int, precision: str = "float32"
+    ):
         super().__init__(min_batch_size=batch_size, max_batch_size=batch_size)
         self.model_dir, self.metadata = model_dir, metadata
+        self.precision = precision
 
     def load_model(self):
         predict.load_tensorflow(quiet=True)
+        predict.set_graph_precision(self.precision)  # before the first call
         return predict.load_serving_function(self.model_dir, self.metadata)
 
     def run_inference(self, batch, model, inference_args=None):

@@ -95,16 +95,7 @@ def define_flags() -> flags.FlagValues:
     flags.DEFINE_integer(
         "batch_size", BATCH_SIZE, "Texts per call of the model.", 1, flag_values=values
     )
-    flags.DEFINE_enum(
-        "precision",
-        "float32",
-        PRECISIONS,
-        "What a SavedModel's matrix products compute in; probabilities stay "
-        "float32. bfloat16: TensorFlow's oneDNN rewrite of the export's float32 "
-        "graph, faster on CPUs with native bfloat16 (AMX, AVX512_BF16), where "
-        "probabilities differ from float32 in the second or third decimal.",
-        flag_values=values,
-    )
+    define_precision_flag(values)
     return values
 
 
@@ -117,6 +108,19 @@ def define_model_dir_flag(
     values: flags.FlagValues, help_text: str = SAVED_MODEL_HELP
 ) -> None:
     flags.DEFINE_string("model_dir", None, help_text, flag_values=values)
+
+
+def define_precision_flag(values: flags.FlagValues) -> None:
+    flags.DEFINE_enum(
+        "precision",
+        "float32",
+        PRECISIONS,
+        "What a SavedModel's matrix products compute in; probabilities stay "
+        "float32. bfloat16: TensorFlow's oneDNN rewrite of the export's float32 "
+        "graph, faster on CPUs with native bfloat16 (AMX, AVX512_BF16), where "
+        "probabilities differ from float32 in the second or third decimal.",
+        flag_values=values,
+    )
 
 
 def define_column_flags(values: flags.FlagValues, files: str, default_id: str):
@@ -511,21 +515,29 @@ def check_precision(name: str, model_dir: str) -> None:
         )
 
 
-@contextlib.contextmanager
-def graph_precision(name: str):
-    """Inside the block, graphs run for the first time compute their matrix
-    products in bfloat16 where `name` is "bfloat16" (TensorFlow's oneDNN
-    rewrite, `auto_mixed_precision_onednn_bfloat16`); the setting is the
-    process's, so it is put back after."""
+BFLOAT16_REWRITE = "auto_mixed_precision_onednn_bfloat16"
+
+
+def set_graph_precision(name: str) -> None:
+    """Graphs run for the first time from now on compute their matrix products
+    in bfloat16 where `name` is "bfloat16" (TensorFlow's oneDNN rewrite), in
+    float32 otherwise. The setting is the whole process's."""
     import tensorflow as tf
 
-    option = "auto_mixed_precision_onednn_bfloat16"
-    before = tf.config.optimizer.get_experimental_options().get(option, False)
-    tf.config.optimizer.set_experimental_options({option: name == "bfloat16"})
+    tf.config.optimizer.set_experimental_options({BFLOAT16_REWRITE: name == "bfloat16"})
+
+
+@contextlib.contextmanager
+def graph_precision(name: str):
+    """`set_graph_precision(name)` inside the block, put back after."""
+    import tensorflow as tf
+
+    before = tf.config.optimizer.get_experimental_options().get(BFLOAT16_REWRITE)
+    set_graph_precision(name)
     try:
         yield
     finally:
-        tf.config.optimizer.set_experimental_options({option: before})
+        set_graph_precision("bfloat16" if before else "float32")
 
 
 def calls_at_once(serve) -> int:

@@ -67,6 +67,40 @@ def read_shards(pattern):
     return lines
 
 
+def test_bfloat16_workers_predict_as_app_predict_and_leave_the_setting(
+    trained_mrpc, tmp_path, capsys
+):
+    import tensorflow as tf
+
+    export = f"{trained_mrpc[1]}/export"
+    write_inputs(tmp_path / "input", 10, with_bad_lines=False)
+    argv = [f"--model_dir={export}", *PAIR_COLUMNS, "--id_column=id"]
+    code = batch_predict.main(
+        ["batch_predict", *argv, f"--input_pattern={tmp_path}/input/part-*",
+         f"--output_prefix={tmp_path}/out/predictions", "--precision=bfloat16",
+         "--direct_num_workers=1"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    options = tf.config.optimizer.get_experimental_options()
+    assert not options.get(predict.BFLOAT16_REWRITE, False)
+    expected_file = tmp_path / "expected.tsv"
+    assert predict.main(
+        ["predict", *argv, f"--input_file={tmp_path}/input/part-*",
+         f"--output_file={expected_file}", "--precision=bfloat16"]
+    ) == 0  # fmt: skip
+    header = "id\tlabel\tprobability_0\tprobability_1"
+    lines = read_shards(f"{tmp_path}/out/predictions-*-of-*.tsv")
+    got = sorted(line.split("\t") for line in lines if line != header)
+    lines = read_shards(str(expected_file))
+    expected = sorted(line.split("\t") for line in lines if line != header)
+    assert [row[:2] for row in got] == [row[:2] for row in expected]
+    np.testing.assert_allclose(
+        [[float(p) for p in row[2:]] for row in got],
+        [[float(p) for p in row[2:]] for row in expected],
+        atol=1e-5,
+    )
+
+
 def test_a_direct_runner_run_agrees_with_app_predict(trained_mrpc, tmp_path, capsys):
     export = f"{trained_mrpc[1]}/export"
     texts = write_inputs(tmp_path / "clean", 100, with_bad_lines=False)
