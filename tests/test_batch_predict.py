@@ -67,6 +67,15 @@ def read_shards(pattern):
     return lines
 
 
+def run_batch(argv, tmp_path, *extra) -> int:
+    """app.batch_predict on TMP/input/part-*, writing TMP/out/predictions-*."""
+    return batch_predict.main(
+        ["batch_predict", *argv, f"--input_pattern={tmp_path}/input/part-*",
+         f"--output_prefix={tmp_path}/out/predictions", *extra,
+         "--direct_num_workers=1"]
+    )  # fmt: skip
+
+
 def test_bfloat16_workers_predict_as_app_predict_and_leave_the_setting(
     trained_mrpc, tmp_path, capsys
 ):
@@ -75,11 +84,7 @@ def test_bfloat16_workers_predict_as_app_predict_and_leave_the_setting(
     export = f"{trained_mrpc[1]}/export"
     write_inputs(tmp_path / "input", 10, with_bad_lines=False)
     argv = [f"--model_dir={export}", *PAIR_COLUMNS, "--id_column=id"]
-    code = batch_predict.main(
-        ["batch_predict", *argv, f"--input_pattern={tmp_path}/input/part-*",
-         f"--output_prefix={tmp_path}/out/predictions", "--precision=bfloat16",
-         "--direct_num_workers=1"]
-    )  # fmt: skip
+    code = run_batch(argv, tmp_path, "--precision=bfloat16")
     assert code == 0, capsys.readouterr().err
     options = tf.config.optimizer.get_experimental_options()
     assert not options.get(predict.BFLOAT16_REWRITE, False)
@@ -116,11 +121,7 @@ def test_a_direct_runner_run_agrees_with_app_predict(trained_mrpc, tmp_path, cap
         row["id"]: row for row in map(json.loads, read_shards(str(expected_file)))
     }
 
-    code = batch_predict.main(
-        ["batch_predict", *argv, f"--input_pattern={tmp_path}/input/part-*",
-         f"--output_prefix={tmp_path}/out/predictions", "--batch_size=16",
-         "--direct_num_workers=1"]
-    )  # fmt: skip
+    code = run_batch(argv, tmp_path, "--batch_size=16")
     assert code == 0, capsys.readouterr().err
     header = "id\tlabel\tprobability_0\tprobability_1"
     lines = read_shards(f"{tmp_path}/out/predictions-*-of-*.tsv")
