@@ -139,6 +139,7 @@ def main(argv: list[str], quiet: bool = False) -> int:
         values, pipeline_args = parse_flags(argv)
         metadata = predict.read_metadata(values.model_dir)
         predict.check_columns(values, metadata, "input_pattern")
+        predict.check_precision(values.precision, values.model_dir)
     except (flags.Error, UsageError) as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 1
@@ -146,7 +147,6 @@ def main(argv: list[str], quiet: bool = False) -> int:
     from tasks import DataError  # tasks/ loads TensorFlow.
 
     try:
-        predict.check_precision(values.precision, values.model_dir)
         paths = find_input_files(values.input_pattern)
     except (UsageError, DataError) as error:
         print(f"ERROR: {error}", file=sys.stderr)

@@ -11,8 +11,7 @@ probability (a score model: its `score`; a multi-label model: the labels at
 or above its threshold, joined by its label delimiter, both from the export).
 Lines are predicted in batches as they arrive, so a terminal or a pipe gets
 each answer at once. `--precision=bfloat16` multiplies matrices in bfloat16
-on CPUs that have it (probabilities differ from float32 in the second or
-third decimal).
+(for CPUs with AMX; probabilities then differ slightly from float32).
 
 `--input_file` reads a TSV, CSV or JSON-lines file with the csv task's column
 flags; rows keep their ids (`--id_column`, else their 0-based row number)
@@ -117,8 +116,8 @@ def define_precision_flag(values: flags.FlagValues) -> None:
         PRECISIONS,
         "What a SavedModel's matrix products compute in; probabilities stay "
         "float32. bfloat16: TensorFlow's oneDNN rewrite of the export's float32 "
-        "graph, faster on CPUs with native bfloat16 (AMX, AVX512_BF16), where "
-        "probabilities differ from float32 in the second or third decimal.",
+        "graph, for CPUs with AMX (elsewhere it may run slower); probabilities "
+        "then differ slightly from float32 (docs/usage.md).",
         flag_values=values,
     )
 
@@ -367,7 +366,7 @@ def predict_stdin(values, metadata: ExportMetadata, serve, stdin, stdout) -> Non
         for row in predict_texts(texts, metadata, serve, values.batch_size, calls):
             stdout.write(format_tsv_row(row))
         stdout.flush()
-        if bad_line:
+        if bad_line is not None:
             raise bad_line
 
 
@@ -595,6 +594,7 @@ def main(argv: list[str], stdin=None, stdout=None, quiet: bool = False) -> int:
         values = parse_flags(argv)
         metadata = read_metadata(values.model_dir)
         check_columns(values, metadata)
+        check_precision(values.precision, values.model_dir)
     except (flags.Error, UsageError) as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 1
@@ -602,7 +602,6 @@ def main(argv: list[str], stdin=None, stdout=None, quiet: bool = False) -> int:
     from tasks import DataError
 
     try:
-        check_precision(values.precision, values.model_dir)
         with graph_precision(values.precision):
             if values.input_file:  # Its mistakes show before the model loads.
                 check_output_folder(values.output_file)

@@ -101,10 +101,10 @@ def resolve_precision(name: str, strategy: tf.distribute.Strategy) -> str:
 
     `auto`: mixed_bfloat16 on TPUs, mixed_float16 on GPUs with tensor cores
     (compute capability 7.0+), mixed_bfloat16 on CPUs with AMX bfloat16
-    tiles, float32 elsewhere. AMX multiplies bfloat16 matrices several times
-    as fast as float32, and over six seeds of the demo dev accuracy moved
-    less than the seeds' spread (docs/results.md); CPUs with AVX512_BF16
-    alone gain less, and train in float32 unless asked.
+    tiles, float32 elsewhere. On AMX, bfloat16 training is much faster and
+    the demo's dev accuracy moved less than its seeds' spread
+    (docs/results.md, docs/speed.md); CPUs with AVX512_BF16 alone gain less,
+    and train in float32 unless asked.
     """
     if name != "auto":
         return name
@@ -122,7 +122,7 @@ def resolve_precision(name: str, strategy: tf.distribute.Strategy) -> str:
         policy = "float32"
         reason = "CPU with AVX512_BF16, no AMX; --precision=mixed_bfloat16 is opt-in"
     else:
-        policy, reason = "float32", "CPU without native bfloat16"
+        policy, reason = "float32", "CPU without AVX512_BF16 or AMX"
     logger.info("Precision: %s (--precision=auto, %s).", policy, reason)
     return policy
 

@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--job_precision",
         default="auto",
+        choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
         help="main.py's --precision in the whole job (auto: the product's default)",
     )
     parser.add_argument(

@@ -86,8 +86,8 @@ def test_explicit_precision_is_kept(monkeypatch, tmp_path):
         (INTEL_AMX, "mixed_bfloat16", "CPU with AMX bfloat16 tiles"),
         (AMD_AVX512_BF16, "float32", "--precision=mixed_bfloat16 is opt-in"),
         (INTEL_AVX512_BF16, "float32", "--precision=mixed_bfloat16 is opt-in"),
-        (AMD_AVX2, "float32", "CPU without native bfloat16"),
-        (ARM_BF16, "float32", "CPU without native bfloat16"),
+        (AMD_AVX2, "float32", "CPU without AVX512_BF16 or AMX"),
+        (ARM_BF16, "float32", "CPU without AVX512_BF16 or AMX"),
     ],
 )
 def test_auto_precision_trains_in_bfloat16_on_amx_cpus_only_and_says_why(
