@@ -6,7 +6,8 @@ checkpoints of the plain model (`app.model.build_classifier`), and computes
 the same outputs and gradients; each is a subclass of the keras-hub or Keras
 layer it replaces, put in place of that layer's class. Exports and copies are
 built from a fresh plain model instead (`app.model.build_plain_copy`), so
-nothing here ever has to be undone. `--cpu_speedups=false` runs the plain
+nothing here ever has to be undone; the SavedModel export then takes the
+`[CLS]`-only last layer alone (app/export.py). `--cpu_speedups=false` runs the plain
 model.
 
 The changes (`CHANGES`), made on CPU-only processes, where they pay:
