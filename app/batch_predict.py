@@ -146,6 +146,8 @@ def main(argv: list[str], quiet: bool = False) -> int:
     predict.load_tensorflow(quiet)
     from tasks import DataError  # tasks/ loads TensorFlow.
 
+    predict.warn_without_bfloat16_units(values.precision, sys.stderr)
+
     try:
         paths = find_input_files(values.input_pattern)
     except (UsageError, DataError) as error:

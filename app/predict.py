@@ -514,6 +514,20 @@ def check_precision(name: str, model_dir: str) -> None:
         )
 
 
+def warn_without_bfloat16_units(name: str, stderr) -> None:
+    """A line on `stderr` where `--precision=bfloat16` runs on a CPU without
+    AMX: the rewrite is for AMX, and may run slower elsewhere."""
+    from app import strategy
+
+    if name == "bfloat16" and "amx_bf16" not in strategy.read_cpu_info().flags:
+        print(
+            "WARNING: --precision=bfloat16: this CPU has no AMX bfloat16 tiles, "
+            "where bfloat16 products may run slower than float32. Drop the flag "
+            "if they do.",
+            file=stderr,
+        )
+
+
 BFLOAT16_REWRITE = "auto_mixed_precision_onednn_bfloat16"
 
 
@@ -601,6 +615,7 @@ def main(argv: list[str], stdin=None, stdout=None, quiet: bool = False) -> int:
     load_tensorflow(quiet)
     from tasks import DataError
 
+    warn_without_bfloat16_units(values.precision, sys.stderr)
     try:
         with graph_precision(values.precision):
             if values.input_file:  # Its mistakes show before the model loads.

@@ -499,3 +499,17 @@ def test_bfloat16_refuses_an_onnx_file(tmp_path):
     with pytest.raises(UsageError, match="ONNX Runtime runs .* in float32"):
         predict.check_precision("bfloat16", onnx_file)
     predict.check_precision("float32", onnx_file)  # nothing to refuse
+
+
+@pytest.mark.parametrize("cpu, warned", [("INTEL_AMX", False), ("AMD_AVX2", True)])
+def test_bfloat16_warns_on_a_cpu_without_amx(cpu, warned, tmp_path, monkeypatch):
+    from app import strategy
+    from tests import test_strategy
+
+    cpuinfo = test_strategy.write_cpuinfo(tmp_path, getattr(test_strategy, cpu))
+    monkeypatch.setattr(strategy, "CPUINFO_PATH", cpuinfo)
+    stderr = io.StringIO()
+    predict.warn_without_bfloat16_units("bfloat16", stderr)
+    assert ("no AMX bfloat16 tiles" in stderr.getvalue()) == warned
+    predict.warn_without_bfloat16_units("float32", stderr)  # never for float32
+    assert stderr.getvalue().count("WARNING") == int(warned)
