@@ -519,7 +519,7 @@ def warn_without_bfloat16_units(name: str, stderr) -> None:
     AMX: the rewrite is for AMX, and may run slower elsewhere."""
     from app import strategy
 
-    if name == "bfloat16" and "amx_bf16" not in strategy.read_cpu_info().flags:
+    if name == "bfloat16" and not strategy.read_cpu_info().has_amx:
         print(
             "WARNING: --precision=bfloat16: this CPU has no AMX bfloat16 tiles, "
             "where bfloat16 products may run slower than float32. Drop the flag "

@@ -116,9 +116,9 @@ def resolve_precision(name: str, strategy: tf.distribute.Strategy) -> str:
         tensor_cores = tuple(capability) >= (7, 0)
         policy = "mixed_float16" if tensor_cores else "float32"
         reason = f"GPU with compute capability {capability}"
-    elif "amx_bf16" in (cpu := read_cpu_info()).flags:
+    elif (cpu := read_cpu_info()).has_amx:
         policy, reason = "mixed_bfloat16", "CPU with AMX bfloat16 tiles"
-    elif cpu.flags & BFLOAT16_FLAGS:
+    elif "avx512_bf16" in cpu.flags:
         policy = "float32"
         reason = "CPU with AVX512_BF16, no AMX; --precision=mixed_bfloat16 is opt-in"
     else:
@@ -176,7 +176,6 @@ def resolve_pad_to_multiple_of(
 
 
 CPUINFO_PATH = "/proc/cpuinfo"
-BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,6 +184,11 @@ class CpuInfo:
 
     vendor: str = ""  # vendor_id: "GenuineIntel", "AuthenticAMD", ...
     flags: frozenset[str] = frozenset()
+
+    @property
+    def has_amx(self) -> bool:
+        """AMX bfloat16 tiles: bfloat16 matrix products far faster than float32."""
+        return "amx_bf16" in self.flags
 
 
 def read_cpu_info(path: str | None = None) -> CpuInfo:
@@ -216,7 +220,7 @@ def cpu_inference_precision(cpu: CpuInfo) -> tuple[str, str]:
     docs/. AMX multiplies bfloat16 tiles; on AMD CPUs AVX512_BF16 multiplies
     bfloat16 faster than float32, on Intel CPUs without AMX slower.
     """
-    if "amx_bf16" in cpu.flags:
+    if cpu.has_amx:
         return "mixed_bfloat16", "the CPU has AMX bfloat16 tiles"
     if "avx512_bf16" not in cpu.flags:
         return "float32", "the CPU has neither AVX512_BF16 nor AMX"
