@@ -7,6 +7,7 @@ from it, so a flag and its field cannot drift apart.
 
 import dataclasses
 import math
+import os
 import types
 import typing
 
@@ -324,10 +325,22 @@ class RunConfig:
         "options, so a rerun reuses them. false: the rows go to a temporary "
         "folder that is deleted when the run ends.",
     )
+    feature_cache_dir: str | None = setting(
+        None,
+        "Where --feature_cache keeps the caches (default: OUTPUT_DIR/feature_cache). "
+        "A cache is only reused for the same files and settings, so runs on the "
+        "same data (other seeds, learning rates or output dirs) can share one "
+        "folder and tokenize once; --num_seeds shares one by default.",
+    )
 
     @property
     def uses_tpu(self) -> bool:
         return self.use_tpu or bool(self.tpu_name)
+
+    @property
+    def feature_cache_path(self) -> str:
+        """Where kept feature caches go: --feature_cache_dir or its default."""
+        return self.feature_cache_dir or os.path.join(self.output_dir, "feature_cache")
 
     @property
     def evaluates_during_training(self) -> bool:

@@ -169,21 +169,22 @@ def _write_manifest(output_dir: str, manifest: dict) -> None:
 
 
 # === Checks made before anything is written ===
-def check_output_dir_path(output_dir: str) -> None:
-    """Raises ConfigError unless output_dir is, or can be made as, a folder."""
+def check_output_dir_path(output_dir: str, flag: str = "output_dir") -> None:
+    """Raises ConfigError unless the folder --`flag` names is, or can be made
+    as, a folder this process can write into."""
     existing = os.path.abspath(output_dir)
     while not os.path.lexists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
         what = "is" if existing == os.path.abspath(output_dir) else "is inside"
         raise ConfigError(
-            f"--output_dir {what} a file, not a folder: {existing}. Choose a folder "
-            f"(it is made if missing). Received: output_dir={output_dir}"
+            f"--{flag} {what} a file, not a folder: {existing}. Choose a folder "
+            f"(it is made if missing). Received: {flag}={output_dir}"
         )
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(
-            f"Cannot write into {existing}: permission denied. Choose a --output_dir "
-            f"you can write to. Received: output_dir={output_dir}"
+            f"Cannot write into {existing}: permission denied. Choose a --{flag} "
+            f"you can write to. Received: {flag}={output_dir}"
         )
 
 

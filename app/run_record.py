@@ -81,6 +81,8 @@ def check_output_dir(config: RunConfig, identity: dict) -> bool:
         ConfigError: output_dir holds another run and no --overwrite_output_dir.
     """
     check_output_dir_path(config.output_dir)
+    if config.feature_cache and config.feature_cache_dir:
+        check_output_dir_path(config.feature_cache_dir, "feature_cache_dir")
     if not config.do_train:
         return False
     if not os.path.exists(os.path.join(config.output_dir, "checkpoint")):

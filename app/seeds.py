@@ -19,7 +19,11 @@ SUMMARY_NAME = "seed_summary"
 
 
 def seed_configs(config: RunConfig) -> list[RunConfig]:
-    """One config per seed, each writing to `output_dir/seed_<seed>`."""
+    """One config per seed, each writing to `output_dir/seed_<seed>`.
+
+    The seeds share one feature cache (`output_dir/feature_cache` unless
+    --feature_cache_dir says where): a streamed split is tokenized once.
+    """
     return [
         dataclasses.replace(
             config,
@@ -27,6 +31,7 @@ def seed_configs(config: RunConfig) -> list[RunConfig]:
             num_seeds=1,
             output_dir=os.path.join(config.output_dir, f"seed_{seed}"),
             export_dir=None,
+            feature_cache_dir=config.feature_cache_path,
         )
         for seed in range(config.seed, config.seed + config.num_seeds)
     ]

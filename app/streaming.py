@@ -35,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 STREAM_BYTES = 64 * 2**20  # --data_in_memory=auto streams bigger splits
 STREAMABLE_SPLITS = ("train", "dev", "test")
-CACHE_DIR_NAME = "feature_cache"
 
 
 def streams_split(config: RunConfig, processor, split: str) -> bool:
@@ -65,10 +64,11 @@ def streams_split(config: RunConfig, processor, split: str) -> bool:
 
 @contextlib.contextmanager
 def feature_cache_root(config: RunConfig):
-    """Yields where feature caches go: OUTPUT_DIR/feature_cache, or with
-    --feature_cache=false a temporary folder removed on the way out."""
+    """Yields where feature caches go: --feature_cache_dir (default
+    OUTPUT_DIR/feature_cache), or with --feature_cache=false a temporary
+    folder removed on the way out."""
     if config.feature_cache:
-        yield os.path.join(config.output_dir, CACHE_DIR_NAME)
+        yield config.feature_cache_path
         return
     root = tempfile.mkdtemp(prefix="feature_cache-")
     try:

@@ -17,9 +17,14 @@ def test_each_seed_gets_its_own_folder():
     assert [c.seed for c in configs] == [7, 8, 9]
     assert [c.output_dir for c in configs] == ["out/seed_7", "out/seed_8", "out/seed_9"]
     assert all(c.num_seeds == 1 for c in configs)
-    assert (
-        dataclasses.replace(configs[0], seed=7, output_dir="out", num_seeds=3) == config
+    # One feature cache for every seed: a streamed split is tokenized once.
+    assert {c.feature_cache_path for c in configs} == {"out/feature_cache"}
+    original = dataclasses.replace(
+        configs[0], seed=7, output_dir="out", num_seeds=3, feature_cache_dir=None
     )
+    assert original == config
+    shared = dataclasses.replace(config, feature_cache_dir="/caches")
+    assert {c.feature_cache_path for c in seed_configs(shared)} == {"/caches"}
 
 
 def test_summary_is_mean_std_and_median():

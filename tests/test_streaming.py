@@ -152,6 +152,37 @@ def test_streamed_prediction_equals_the_in_memory_one(
     assert "Building the feature cache" in changed.stderr
     assert len(list((out / "feature_cache").iterdir())) == 2
     assert len((out / "predictions.tsv").read_text().splitlines()) == 13
+    # Another output_dir shares the caches through --feature_cache_dir.
+    other = tmp_path / "other"
+    shutil.copytree(trained[1], other)
+    shared = run_main(
+        *flags(trained[0], other, huggingface_dir, "--do_predict"),
+        "--data_in_memory=false",
+        f"--feature_cache_dir={out / 'feature_cache'}",
+    )
+    assert "Reusing the feature cache" in shared.stderr
+    assert not (other / "feature_cache").exists()
+    assert_same_predictions(other, trained[1])
+
+
+def test_a_feature_cache_dir_that_is_a_file_is_refused(
+    trained, tmp_path, huggingface_dir
+):
+    a_file = tmp_path / "caches"
+    a_file.write_text("not a folder")
+    out = tmp_path / "out"
+    shutil.copytree(trained[1], out)
+    result = run_main(
+        *flags(trained[0], out, huggingface_dir, "--do_predict"),
+        "--data_in_memory=false",
+        f"--feature_cache_dir={a_file}",
+    )
+    assert result.returncode == 1
+    assert f"--feature_cache_dir is a file, not a folder: {a_file}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert a_file.read_text() == "not a folder"
+    before = (trained[1] / "test_results.tsv").read_bytes()
+    assert (out / "test_results.tsv").read_bytes() == before
 
 
 def test_without_a_kept_cache_nothing_is_left_in_output_dir(
