@@ -39,13 +39,21 @@ IDENTITY_FIELDS = (
 
 
 def run_identity(
-    config: RunConfig, data_hashes: dict, streams_training: bool = False
+    config: RunConfig,
+    data_hashes: dict,
+    streams_training: bool = False,
+    num_workers: int = 1,
 ) -> dict:
     identity = {name: getattr(config, name) for name in IDENTITY_FIELDS}
     identity["train_data_sha256"] = data_hashes.get("train")
     # A streamed training split comes in another order than one in memory:
     # a run resumes only in the order it started with.
     identity["training_order"] = "feature_cache" if streams_training else IN_MEMORY
+    # Several workers read a streamed split's files in turns (`app.sharding`):
+    # another number of workers makes other batches. Absent for one worker,
+    # as before workers were recorded.
+    if streams_training and num_workers > 1:
+        identity["training_workers"] = num_workers
     # What training sees of long texts; absent for truncate, as before it existed.
     if config.long_text != "truncate":
         identity["long_text"] = config.long_text
@@ -55,14 +63,12 @@ def run_identity(
 
 
 def build_record(
-    config: RunConfig,
-    data_hashes: dict,
-    checkpoint_hash: str,
-    streams_training: bool = False,
+    config: RunConfig, identity: dict, data_hashes: dict, checkpoint_hash: str
 ) -> dict:
-    """Every flag, library versions, data and checkpoint hashes."""
+    """The run's identity, every flag, library versions, data and checkpoint
+    hashes."""
     return {
-        "identity": run_identity(config, data_hashes, streams_training),
+        "identity": identity,
         "flags": dataclasses.asdict(config),
         "versions": library_versions(),
         "data_sha256": data_hashes,
@@ -172,20 +178,23 @@ def _differences(previous: dict | None, identity: dict) -> str:
     if previous is None:
         return f"no {RECORD_NAME} says what they are"
     old = _with_defaults(previous.get("identity", {}))
+    new = _with_defaults(identity)
     return "differs in " + ", ".join(
-        f"{k}: {old.get(k)!r} -> {identity[k]!r}" for k in _changed(old, identity)
+        f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in _changed(old, identity)
     )
 
 
 def _changed(old: dict, identity: dict) -> list[str]:
-    """The identity fields that differ from an earlier run's record."""
-    old = _with_defaults(old)
-    return [k for k in identity if old.get(k) != identity[k]]
+    """The identity fields that differ from an earlier run's record, either
+    way: a field one of them leaves out has its default there."""
+    old, new = _with_defaults(old), _with_defaults(identity)
+    return [k for k in dict.fromkeys([*new, *old]) if old.get(k) != new.get(k)]
 
 
-def _with_defaults(old: dict) -> dict:
-    """An earlier run's identity, with the defaults of fields it lacks: those
-    added to IDENTITY_FIELDS after that run, so such runs still resume."""
+def _with_defaults(identity: dict) -> dict:
+    """An identity with the defaults of the fields it lacks: those added
+    after an earlier run recorded it (so such runs still resume), and those
+    recorded only away from their default (`run_identity`)."""
     defaults = {field.name: field.default for field in dataclasses.fields(RunConfig)}
-    defaults = {k: defaults[k] for k in IDENTITY_FIELDS}
-    return {**defaults, "training_order": IN_MEMORY, **old}
+    defaults = {k: defaults[k] for k in (*IDENTITY_FIELDS, "long_text", "doc_stride")}
+    return {**defaults, "training_order": IN_MEMORY, "training_workers": 1, **identity}

@@ -38,7 +38,7 @@ from app.reporting import (
     format_data_report_json,
 )
 from app.results import write_text_atomically
-from app.sharding import build_worker_train_dataset
+from app.sharding import build_worker_train_dataset, num_workers_of
 from app.strategy import (
     build_strategy,
     is_chief,
@@ -132,7 +132,10 @@ def run(config: RunConfig, strategy: tf.distribute.Strategy) -> dict:
     if data.train_summary is not None:
         data_hashes["train"] = data.train_summary.data_sha256
     identity = run_record.run_identity(
-        config, data_hashes, streams_training="train" in data.streamed
+        config,
+        data_hashes,
+        streams_training="train" in data.streamed,
+        num_workers=num_workers_of(strategy),
     )
     run_record.check_output_dir(config, identity)
     if export_dir_of(config):
@@ -176,9 +179,9 @@ def run_session(session: Session, data: TaskData, identity, data_hashes) -> dict
         if config.do_train:
             record = run_record.build_record(
                 config,
+                identity,
                 data_hashes,
                 run_record.hash_checkpoint(config.init_checkpoint),
-                streams_training="train" in data.streamed,
             )
             record["class_weights"] = data.class_weights
             record["output_bias"] = data.output_bias  # None: zeros

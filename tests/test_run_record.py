@@ -231,3 +231,45 @@ def test_a_run_recorded_before_a_setting_existed_resumes_at_its_default(tmp_path
         run_record.check_output_dir(
             weighted, run_record.run_identity(weighted, {"train": "abc"})
         )
+
+
+def recorded_run(output_dir, identity: dict) -> None:
+    """An earlier run in output_dir whose run_config.json holds `identity`."""
+    write_files(output_dir, ["checkpoint"], text="earlier")
+    record = {"identity": identity}
+    (output_dir / run_record.RECORD_NAME).write_text(json.dumps(record))
+
+
+def test_a_streamed_run_resumes_only_with_its_number_of_workers(tmp_path):
+    config = tiny_config("data", "weights", tmp_path)
+    hashes = {"train": "abc"}
+    two = run_record.run_identity(config, hashes, streams_training=True, num_workers=2)
+    assert two["training_workers"] == 2
+    recorded_run(tmp_path, two)
+    assert run_record.check_output_dir(config, two) is False  # resumes
+    for workers in (1, 3):
+        other = run_record.run_identity(
+            config, hashes, streams_training=True, num_workers=workers
+        )
+        with pytest.raises(ConfigError, match=f"training_workers: 2 -> {workers}"):
+            run_record.check_output_dir(config, other)
+    # In memory, every worker count makes the same global batches.
+    in_memory = run_record.run_identity(config, hashes, num_workers=2)
+    assert "training_workers" not in in_memory
+    # One worker is not recorded, so a run from before workers were resumes.
+    one = run_record.run_identity(config, hashes, streams_training=True)
+    assert "training_workers" not in one
+    recorded_run(tmp_path, one)
+    assert run_record.check_output_dir(config, one) is False
+
+
+def test_a_setting_recorded_only_away_from_its_default_is_compared_both_ways(
+    tmp_path,
+):
+    chunks = tiny_config("data", "weights", tmp_path, long_text="chunks")
+    recorded_run(tmp_path, run_record.run_identity(chunks, {"train": "abc"}))
+    truncate = tiny_config("data", "weights", tmp_path)
+    identity = run_record.run_identity(truncate, {"train": "abc"})
+    assert "long_text" not in identity
+    with pytest.raises(ConfigError, match="long_text: 'chunks' -> 'truncate'"):
+        run_record.check_output_dir(truncate, identity)
