@@ -103,29 +103,45 @@ def export_saved_model(
     )
     metadata.update(decision or {})
 
-    archive = token_id_archive(outputs)
-    archive.track(preprocessor)
-    archive.add_endpoint(
-        "serving_default",
-        lambda *texts: outputs(preprocessor(dict(zip(text_names, texts)))),
-        input_signature=[string_spec(name) for name in text_names],
+    # Both text signatures call one function: the tokenizer is traced once.
+    texts_outputs = tf.function(
+        lambda texts: outputs(preprocessor(texts)),
+        input_signature=[{name: string_spec(name) for name in text_names}],
+        autograph=False,
     )
-    archive.add_endpoint(
-        "serve_examples",
-        lambda examples: outputs(preprocessor(parse_examples(examples, text_names))),
-        input_signature=[string_spec("examples")],
-    )
-    write_archive(archive, export_dir, metadata, labels)
+    text_specs = [string_spec(name) for name in text_names]
+    signatures = {
+        "serving_default": tf.function(
+            lambda *texts: texts_outputs(dict(zip(text_names, texts))),
+            input_signature=text_specs,
+            autograph=False,
+        ),
+        TOKEN_ID_SIGNATURE: outputs.serve_token_ids,
+        "serve_examples": tf.function(
+            lambda examples: texts_outputs(parse_examples(examples, text_names)),
+            input_signature=[string_spec("examples")],
+            autograph=False,
+        ),
+    }
+    write_saved_model(export_dir, signatures, outputs.model, metadata, labels)
     write_token_id_model(outputs, export_dir, metadata, labels)
     return export_dir
 
 
 def write_token_id_model(outputs, export_dir: str, metadata: dict, labels) -> None:
     """EXPORT_DIR/token_ids/: `serve_token_ids`, also as `serving_default`."""
-    archive = token_id_archive(outputs)
-    archive.add_endpoint("serving_default", outputs.serve_token_ids)
-    metadata = dict(metadata, signatures=["serving_default", TOKEN_ID_SIGNATURE])
-    write_archive(archive, os.path.join(export_dir, TOKEN_IDS_DIR), metadata, labels)
+    signatures = {
+        "serving_default": outputs.serve_token_ids,
+        TOKEN_ID_SIGNATURE: outputs.serve_token_ids,
+    }
+    metadata = dict(metadata, signatures=list(signatures))
+    write_saved_model(
+        os.path.join(export_dir, TOKEN_IDS_DIR),
+        signatures,
+        outputs.model,
+        metadata,
+        labels,
+    )
 
 
 class ServingOutputs(tf.Module):
@@ -198,19 +214,6 @@ class ServingOutputs(tf.Module):
         )
 
 
-def token_id_archive(outputs: ServingOutputs) -> keras.export.ExportArchive:
-    """An archive of the model with its `serve_token_ids` endpoint.
-
-    The model is not `track`ed: `add_endpoint` keeps the variables its
-    function uses, and a tracked model makes `write_out` walk every layer's
-    functions looking for lookup tables (a model has none), which was most
-    of the export's time. The tokenizer's tables are tracked where used.
-    """
-    archive = keras.export.ExportArchive()
-    archive.add_endpoint(TOKEN_ID_SIGNATURE, outputs.serve_token_ids)
-    return archive
-
-
 def token_id_specs() -> list[tf.TensorSpec]:
     """int32 (batch, length) inputs, any length up to max_seq_length."""
     return [tf.TensorSpec((None, None), tf.int32, name) for name in TOKEN_ID_NAMES]
@@ -226,9 +229,23 @@ def parse_examples(examples: tf.Tensor, text_names: list[str]) -> dict:
     return tf.io.parse_example(examples, features)
 
 
-def write_archive(archive, export_dir: str, metadata: dict, labels) -> None:
-    """Writes the SavedModel and its two assets."""
-    archive.write_out(export_dir, verbose=False)
+def write_saved_model(
+    export_dir: str, signatures: dict, model: keras.Model, metadata: dict, labels
+) -> None:
+    """Writes a SavedModel of `signatures` (name -> tf.function with an input
+    signature) on `model`'s weights, and its two assets.
+
+    `tf.saved_model.save` traces each function once. Keras' ExportArchive
+    traces each twice (once to list the variables it reads, once in the
+    save) and walks tracked layers for lookup tables (the tokenizer has
+    none: its vocabulary is a constant of the graph). A function reading a
+    resource that `root` does not hold makes the save fail, loudly.
+    """
+    root = tf.Module()
+    root.model_variables = [variable.value for variable in model.weights]
+    for name, function in signatures.items():
+        setattr(root, name, function)
+    tf.saved_model.save(root, export_dir, signatures=signatures)
     assets_dir = os.path.join(export_dir, "assets")
     os.makedirs(assets_dir, exist_ok=True)
     if labels:

@@ -3,10 +3,12 @@
 tests/test_signatures.py checks every signature in a fresh process.
 """
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
-from app.export import export_saved_model
+from app.export import ServingOutputs, export_saved_model
 from app.model import build_classifier
 from app.preprocessing import ClassifierPreprocessor
 from tasks import OutputKind
@@ -40,3 +42,33 @@ def test_a_model_trained_in_mixed_precision_is_served_in_float32(
     serve = tf.saved_model.load(export_dir).signatures["serving_default"]
     served = serve(**texts)["probabilities"].numpy()
     np.testing.assert_allclose(served, expected, atol=1e-6)
+
+
+def test_each_graph_is_traced_once_per_saved_model(tmp_path, monkeypatch):
+    """The tokenizer once for both text signatures, the model once per
+    SavedModel (EXPORT_DIR and EXPORT_DIR/token_ids): no trace is repeated."""
+    traces = {"tokenizer": 0, "model": 0}
+
+    def counting(name, method):
+        @functools.wraps(method)  # tf.function binds inputs by its signature
+        def call(*args, **kwargs):
+            if not tf.executing_eagerly():
+                traces[name] += 1
+            return method(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(
+        ClassifierPreprocessor,
+        "_pack",
+        counting("tokenizer", ClassifierPreprocessor._pack),
+    )
+    monkeypatch.setattr(
+        ServingOutputs, "_outputs", counting("model", ServingOutputs._outputs)
+    )
+    model = build_classifier(build_tiny_backbone(), num_labels=3)
+    preprocessor = ClassifierPreprocessor(TINY_VOCABULARY, 32, trim_to_longest=True)
+    export_saved_model(
+        model, preprocessor, str(tmp_path / "export"), True, LABELS, OutputKind.CLASSES
+    )
+    assert traces == {"tokenizer": 1, "model": 1}
