@@ -15,7 +15,7 @@ goes on. Every row is in exactly one of the two outputs.
 
 The model runs in batches of --batch_size rows through Beam's RunInference.
 Flags after this command's own are Beam pipeline options, passed on as they
-are: the DirectRunner runs here by default, and e.g.
+are: Beam's local batch runner runs here by default, and e.g.
 `--runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp`
 runs the same pipeline on Dataflow (docs/usage.md says what its workers need).
 """

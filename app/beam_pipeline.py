@@ -26,6 +26,11 @@ BATCHES_PER_SORTED_RUN = 16
 DEAD_LETTERS = "dead_letters"
 DEAD_LETTER_COLUMNS = ["file", "line", "reason"]
 METRICS_NAMESPACE = "batch_predict"  # Of the counters rows and dead_letters.
+# Without --runner, Beam's DirectRunner first tries its Prism runner, whose
+# binary it downloads on first use (and, offline, leaves a failed attempt
+# and an empty temporary folder behind). The runner it then falls back to
+# for a batch pipeline, in this process, is this one: it runs here directly.
+LOCAL_RUNNER = "FnApiRunner"
 
 
 def build_pipeline(pipeline, values, metadata, paths: list[str], outputs) -> None:
@@ -177,7 +182,8 @@ class ExportModelHandler(ModelHandler):
 
 def run(values, pipeline_args: list[str], metadata, paths: list[str], outputs) -> dict:
     """Runs the pipeline to its end; the rows and dead letters it counted."""
-    pipeline = beam.Pipeline(options=PipelineOptions(pipeline_args))
+    options = PipelineOptions(with_runner(pipeline_args))
+    pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, values, metadata, paths, outputs)
     result = pipeline.run()
     result.wait_until_finish()
@@ -187,3 +193,10 @@ def run(values, pipeline_args: list[str], metadata, paths: list[str], outputs) -
         for counter in counters["counters"]
         if counter.key.metric.name in ("rows", DEAD_LETTERS)
     }
+
+
+def with_runner(pipeline_args: list[str]) -> list[str]:
+    """`pipeline_args`, with `--runner=LOCAL_RUNNER` unless they name one."""
+    if any(arg == "--runner" or arg.startswith("--runner=") for arg in pipeline_args):
+        return pipeline_args
+    return [*pipeline_args, f"--runner={LOCAL_RUNNER}"]

@@ -107,7 +107,15 @@ def test_bfloat16_workers_predict_as_app_predict_and_leave_the_setting(
     )
 
 
-def test_a_direct_runner_run_agrees_with_app_predict(trained_mrpc, tmp_path, capsys):
+def test_a_direct_runner_run_agrees_with_app_predict(
+    trained_mrpc, tmp_path, capsys, monkeypatch
+):
+    from apache_beam.runners.portability import prism_runner
+
+    prism_runs = []  # the DirectRunner would first try Prism, downloading it
+    monkeypatch.setattr(
+        prism_runner.PrismRunner, "run_pipeline", lambda *args: prism_runs.append(1)
+    )
     export = f"{trained_mrpc[1]}/export"
     texts = write_inputs(tmp_path / "clean", 100, with_bad_lines=False)
     write_inputs(tmp_path / "input", 100, with_bad_lines=True)
@@ -124,6 +132,7 @@ def test_a_direct_runner_run_agrees_with_app_predict(trained_mrpc, tmp_path, cap
 
     code = run_batch(argv, tmp_path, "--batch_size=16")
     assert code == 0, capsys.readouterr().err
+    assert prism_runs == []
     header = "id\tlabel\tprobability_0\tprobability_1"
     lines = read_shards(f"{tmp_path}/out/predictions-*-of-*.tsv")
     rows = [line.split("\t") for line in lines if line != header]
@@ -337,3 +346,12 @@ def test_a_worker_loading_the_model_sets_the_precision(trained_mrpc):
         assert options.get(predict.BFLOAT16_REWRITE)
     finally:
         predict.set_graph_precision("float32")
+
+
+def test_without_a_runner_the_local_batch_runner_runs_with_nothing_downloaded():
+    assert beam_pipeline.with_runner(["--direct_num_workers=2"]) == [
+        "--direct_num_workers=2",
+        "--runner=FnApiRunner",
+    ]
+    for named in (["--runner=DataflowRunner"], ["--runner", "DirectRunner"]):
+        assert beam_pipeline.with_runner(named) == named
