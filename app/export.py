@@ -27,6 +27,11 @@ preprocessing layer): `head_tail` keeps the same tokens, and `chunks` scores
 every window and pools each text's windows (`--chunk_pooling`) into one row
 per input, in order, as the runner's results.
 
+EXPORT_DIR's object also has `count_tokens({"text_a": ...[, "text_b": ...]})`,
+not a signature: `{"length": int32 (batch,)}`, each input's packed length
+in tokens (with `--long_text=chunks`, its longest window). `app.predict`
+orders texts by it, so each batch pads little.
+
 Both carry `assets/labels.txt` (one label a line, in class id order; absent
 for a score) and `assets/export_metadata.json` (`export_metadata`).
 
@@ -46,10 +51,12 @@ from app import phase_times
 from app.cpu_speedups import compute_last_layer_for_first_token
 from app.long_text import CHUNKS, MEAN, pool_documents_in_graph
 from app.model import build_plain_copy
+from app.preprocessing import packed_lengths
 from tasks import OutputKind, format_label_file
 
 TEXT_SIGNATURES = ("serving_default", "serve_examples")
 TOKEN_ID_SIGNATURE = "serve_token_ids"
+COUNT_FUNCTION = "count_tokens"
 # The text-free SavedModel inside EXPORT_DIR.
 TOKEN_IDS_DIR = "token_ids"
 LABELS_FILE = "labels.txt"
@@ -123,7 +130,21 @@ def export_saved_model(
             autograph=False,
         ),
     }
-    write_saved_model(export_dir, signatures, outputs.model, metadata, labels)
+    count_tokens = tf.function(
+        lambda texts: {
+            "length": packed_lengths(preprocessor(texts), tf.size(texts["text_a"]))
+        },
+        input_signature=[{name: string_spec(name) for name in text_names}],
+        autograph=False,
+    )
+    write_saved_model(
+        export_dir,
+        signatures,
+        outputs.model,
+        metadata,
+        labels,
+        functions={COUNT_FUNCTION: count_tokens},
+    )
     write_token_id_model(outputs, export_dir, metadata, labels)
     return export_dir
 
@@ -230,10 +251,16 @@ def parse_examples(examples: tf.Tensor, text_names: list[str]) -> dict:
 
 
 def write_saved_model(
-    export_dir: str, signatures: dict, model: keras.Model, metadata: dict, labels
+    export_dir: str,
+    signatures: dict,
+    model: keras.Model,
+    metadata: dict,
+    labels,
+    functions: dict | None = None,
 ) -> None:
     """Writes a SavedModel of `signatures` (name -> tf.function with an input
-    signature) on `model`'s weights, and its two assets.
+    signature) on `model`'s weights, and its two assets. `functions` are
+    kept as attributes of the loaded object only (no signature to serve).
 
     `tf.saved_model.save` traces each function once. Keras' ExportArchive
     traces each twice (once to list the variables it reads, once in the
@@ -243,7 +270,7 @@ def write_saved_model(
     """
     root = tf.Module()
     root.model_variables = [variable.value for variable in model.weights]
-    for name, function in signatures.items():
+    for name, function in {**signatures, **(functions or {})}.items():
         setattr(root, name, function)
     tf.saved_model.save(root, export_dir, signatures=signatures)
     assets_dir = os.path.join(export_dir, "assets")

@@ -40,6 +40,8 @@ OUTPUT_KINDS = ("classes", "score", "labels")  # tasks.OutputKind's values
 # Bytes read from a pipe at a time: every complete line in them is predicted
 # before the next read, so answers never wait for more input than arrived.
 READ_SIZE = 1 << 16
+# Texts counted in one call of the export's `serve_lengths`.
+COUNT_SIZE = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,10 +268,11 @@ def load_serving_function(model_dir: str, metadata: ExportMetadata):
     onnx_file = predict_onnx.model_file(model_dir)
     if onnx_file:
         return predict_onnx.OnnxServe(onnx_file)
-    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    loaded = tf.saved_model.load(model_dir)
+    serve = loaded.signatures["serving_default"]
     _, inputs = serve.structured_input_signature  # {name: TensorSpec}
     if set(inputs) == set(metadata.text_names):
-        return serve
+        return SavedModelServe(serve, getattr(loaded, "count_tokens", None))
     raise UsageError(
         f"--model_dir={model_dir}: its serving_default takes"
         f" {', '.join(sorted(inputs))}, not {', '.join(metadata.text_names)}. The"
@@ -279,8 +282,28 @@ def load_serving_function(model_dir: str, metadata: ExportMetadata):
     )
 
 
-def predict_batch(serve, metadata: ExportMetadata, texts: list[tuple]) -> list[list]:
-    """The prediction columns' values for each text (or pair) of a batch."""
+class SavedModelServe:
+    """A SavedModel export's `serving_default`, and its `count_tokens`
+    (exports from before it have none) to order texts by their tokens."""
+
+    def __init__(self, serve, count=None):
+        self.serve = serve
+        self.count = count
+
+    def __call__(self, **texts) -> dict:
+        return self.serve(**texts)
+
+    @property
+    def count_tokens(self):
+        """`count_tokens(**texts)` -> {"length": (batch,)}, or None."""
+        if self.count is None:
+            return None
+        return lambda **texts: self.count(texts)
+
+
+def call_export(function, metadata: ExportMetadata, texts: list[tuple]) -> dict:
+    """`function`'s outputs for the texts (or pairs): a text the export
+    cannot pack is a DataError."""
     import tensorflow as tf
 
     inputs = {
@@ -288,7 +311,7 @@ def predict_batch(serve, metadata: ExportMetadata, texts: list[tuple]) -> list[l
         for column, name in enumerate(metadata.text_names)
     }
     try:
-        outputs = serve(**inputs)
+        return function(**inputs)
     except tf.errors.InvalidArgumentError as error:
         if "--long_text=chunks" not in error.message:
             raise
@@ -300,6 +323,24 @@ def predict_batch(serve, metadata: ExportMetadata, texts: list[tuple]) -> list[l
             "more than its doc_stride tokens. Shorten that text_a, or export a "
             "model trained with --long_text=head_tail or truncate."
         ) from None
+
+
+def text_lengths(serve, metadata: ExportMetadata, texts: list[tuple]) -> list[int]:
+    """Each text's (or pair's) packed length in tokens, as the export counts
+    them; its characters where the export cannot count (older exports)."""
+    count_tokens = getattr(serve, "count_tokens", None)
+    if count_tokens is None:
+        return [sum(len(text or "") for text in pair) for pair in texts]
+    lengths = []
+    for start in range(0, len(texts), COUNT_SIZE):
+        outputs = call_export(count_tokens, metadata, texts[start : start + COUNT_SIZE])
+        lengths += outputs["length"].numpy().tolist()
+    return lengths
+
+
+def predict_batch(serve, metadata: ExportMetadata, texts: list[tuple]) -> list[list]:
+    """The prediction columns' values for each text (or pair) of a batch."""
+    outputs = call_export(serve, metadata, texts)
     if metadata.output_kind == "score":
         return [[score] for score in outputs["score"].numpy()[:, 0]]
     probabilities = outputs["probabilities"].numpy()  # (batch, num_labels)
@@ -423,14 +464,14 @@ def predict_texts(
 ) -> list[list]:
     """Each text's (or pair's) prediction columns, in input order.
 
-    Batches hold texts of similar length (sorted), so an export that pads
-    each batch to its longest text wastes little on padding. `calls` batches
+    Batches hold texts of similar length in tokens (sorted by
+    `text_lengths`), so an export that pads each batch to its longest text
+    wastes little on padding. `calls` batches
     run at once from as many threads: a graph runs without Python's lock, so
     on a CPU one batch's small ops leave the cores to the other's products.
     """
-    order = sorted(
-        range(len(texts)), key=lambda i: sum(len(text or "") for text in texts[i])
-    )
+    lengths = text_lengths(serve, metadata, texts)
+    order = sorted(range(len(texts)), key=lengths.__getitem__)
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
     def predict(indices: list[int]) -> list[list]:

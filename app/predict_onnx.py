@@ -88,6 +88,13 @@ class OnnxServe:
         )
         self.output_names = [output.name for output in self.session.get_outputs()]
 
+    def count_tokens(self, **texts) -> dict:
+        """`{"length": (batch,)}`: as the SavedModel's `count_tokens`."""
+        from app.preprocessing import packed_lengths
+
+        packed = self.preprocessor(texts)
+        return {"length": packed_lengths(packed, len(next(iter(texts.values()))))}
+
     def __call__(self, **texts) -> dict:
         import tensorflow as tf
 

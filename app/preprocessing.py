@@ -274,3 +274,15 @@ class ClassifierPreprocessor(keras.layers.Layer):
             }
         )
         return config
+
+
+def packed_lengths(packed: dict, num_inputs: tf.Tensor) -> tf.Tensor:
+    """int32 (num_inputs,): each input's tokens as packed, padding left out;
+    the longest of its windows where a text packs as several (`document_ids`)."""
+    lengths = tf.reduce_sum(tf.cast(packed["padding_mask"], tf.int32), axis=-1)
+    if "document_ids" not in packed:
+        return lengths
+    longest = tf.math.unsorted_segment_max(
+        lengths, tf.cast(packed["document_ids"], tf.int32), num_segments=num_inputs
+    )
+    return tf.maximum(longest, 0)  # an input without windows (none expected): 0

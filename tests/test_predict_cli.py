@@ -178,6 +178,65 @@ def test_a_failed_batch_side_by_side_reports_its_error():
         predict.predict_examples(examples, metadata, serve, 2, progress, calls=2)
 
 
+class CountingServe:
+    """A score model whose export counts tokens as one per word; it records
+    each batch it is called with."""
+
+    def __init__(self):
+        self.batches = []
+
+    def count_tokens(self, text_a):
+        import tensorflow as tf
+
+        words = tf.strings.split(text_a).row_lengths()
+        return {"length": tf.cast(words, tf.int32)}
+
+    def __call__(self, text_a):
+        self.batches.append([text.decode() for text in text_a.numpy()])
+        return byte_count_scores(text_a)
+
+
+def test_batches_hold_texts_of_equal_token_counts_where_the_export_counts_them():
+    # Long words, few tokens: by characters these two would share no batch.
+    texts = ["a b c d", "e f g h", "wordy", "lengthy", "x y z w", "overlong"]
+    serve = CountingServe()
+    metadata = predict.ExportMetadata((), False, "score")
+    rows = predict.predict_texts([(t,) for t in texts], metadata, serve, 3)
+    assert rows == [[float(len(t))] for t in texts]  # in input order
+    assert serve.batches == [["wordy", "lengthy", "overlong"], texts[:2] + texts[4:5]]
+    # An export from before count_tokens: batches by characters.
+    assert predict.text_lengths(byte_count_scores, metadata, [("ab",), ("",)]) == [
+        2,
+        0,
+    ]
+
+
+def test_the_export_counts_each_texts_tokens(tmp_path):
+    from app.export import export_saved_model
+    from app.model import build_classifier
+    from app.preprocessing import ClassifierPreprocessor
+    from tasks import OutputKind
+    from tests.bert_weights import TINY_VOCABULARY, build_tiny_backbone
+
+    texts = {"text_a": ["the dog is hairy .", "", "a very good film !"]}
+    # [CLS], the words, [SEP]; with chunks of 6, the longest window (not the
+    # sum of a text's windows).
+    cases = (("truncate", 16, [7, 2, 7]), ("chunks", 6, [6, 2, 6]))
+    for long_text, sequence_length, expected in cases:
+        model = build_classifier(build_tiny_backbone(), num_labels=2)
+        preprocessor = ClassifierPreprocessor(
+            TINY_VOCABULARY, sequence_length, long_text=long_text, doc_stride=2
+        )
+        folder = str(tmp_path / long_text)
+        export_saved_model(
+            model, preprocessor, folder, False, ["0", "1"], OutputKind.CLASSES
+        )
+        metadata = predict.ExportMetadata(("0", "1"), False, "classes")
+        serve = predict.load_serving_function(folder, metadata)
+        lengths = predict.text_lengths(serve, metadata, [(t,) for t in texts["text_a"]])
+        assert lengths == expected, long_text
+
+
 def test_calls_at_once_two_on_a_cpu_through_a_saved_model_one_through_onnx():
     from app import predict_onnx
 
