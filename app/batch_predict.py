@@ -30,9 +30,6 @@ from absl import flags
 from app import predict
 
 
-# Rows are handed to the model in runs of this many batches, each run sorted
-# by length: a batch then pads to a length close to its own texts', as
-# app.predict's do, while a worker holds only one run of a file.
 def define_flags() -> flags.FlagValues:
     """This command's flags, in a registry of their own."""
     values = flags.FlagValues()

@@ -19,10 +19,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from app import predict
 
-# Rows are handed to the model in runs of this many batches, each run sorted
-# by length: a batch then pads to a length close to its own texts', as
-# app.predict's do, while a worker holds only one run of a file.
-BATCHES_PER_SORTED_RUN = 16
+# The model handler takes rows in runs of this many batches and predicts each
+# run as app.predict does a file: batches of texts of equal token counts
+# (so a batch pads little), two at once on a CPU.
+BATCHES_PER_RUN = 16
 DEAD_LETTERS = "dead_letters"
 DEAD_LETTER_COLUMNS = ["file", "line", "reason"]
 METRICS_NAMESPACE = "batch_predict"  # Of the counters rows and dead_letters.
@@ -42,9 +42,9 @@ def build_pipeline(pipeline, values, metadata, paths: list[str], outputs) -> Non
         | "Files" >> beam.Create(paths)
         | "Spread files" >> beam.Reshuffle()
         | "Read rows"
-        >> beam.ParDo(
-            ReadRows(csv_task(values), metadata.is_pair, values.batch_size)
-        ).with_outputs(DEAD_LETTERS, main="rows")
+        >> beam.ParDo(ReadRows(csv_task(values), metadata.is_pair)).with_outputs(
+            DEAD_LETTERS, main="rows"
+        )
     )
     handler = KeyedModelHandler(
         ExportModelHandler(
@@ -116,12 +116,10 @@ def csv_task(values: flags.FlagValues):
 
 
 class ReadRows(beam.DoFn):
-    """A file -> its rows, in runs sorted by length; bad rows to the
-    `dead_letters` output. Counts both."""
+    """A file -> its rows; bad rows to the `dead_letters` output. Counts both."""
 
-    def __init__(self, processor, is_pair: bool, batch_size: int):
+    def __init__(self, processor, is_pair: bool):
         self.processor, self.is_pair = processor, is_pair
-        self.run_size = batch_size * BATCHES_PER_SORTED_RUN
 
     def setup(self):
         self.rows = Metrics.counter(METRICS_NAMESPACE, "rows")
@@ -135,7 +133,6 @@ class ReadRows(beam.DoFn):
         from tasks.tsv import read_raw_lines
 
         rows = read_rows(path, read_raw_lines(path), self.processor, self.is_pair)
-        run = []
         try:
             for row in rows:
                 if isinstance(row, BadRow):
@@ -143,18 +140,10 @@ class ReadRows(beam.DoFn):
                     yield beam.pvalue.TaggedOutput(DEAD_LETTERS, row)
                     continue
                 self.rows.inc()
-                run.append(row)
-                if len(run) == self.run_size:
-                    yield from sorted_by_length(run)
-                    run = []
+                yield row
         except DataError as error:
             self.bad_rows.inc()
             yield beam.pvalue.TaggedOutput(DEAD_LETTERS, BadRow(path, 0, str(error)))
-        yield from sorted_by_length(run)
-
-
-def sorted_by_length(rows: list) -> list:
-    return sorted(rows, key=lambda row: sum(map(len, row.texts)))
 
 
 class ExportModelHandler(ModelHandler):
@@ -163,9 +152,10 @@ class ExportModelHandler(ModelHandler):
     def __init__(
         self, model_dir: str, metadata, batch_size: int, precision: str = "float32"
     ):
-        super().__init__(min_batch_size=batch_size, max_batch_size=batch_size)
+        run = batch_size * BATCHES_PER_RUN
+        super().__init__(min_batch_size=run, max_batch_size=run)
         self.model_dir, self.metadata = model_dir, metadata
-        self.precision = precision
+        self.batch_size, self.precision = batch_size, precision
 
     def load_model(self):
         predict.load_tensorflow(quiet=True)
@@ -173,8 +163,13 @@ class ExportModelHandler(ModelHandler):
         return predict.load_serving_function(self.model_dir, self.metadata)
 
     def run_inference(self, batch, model, inference_args=None):
-        rows = predict.predict_batch(model, self.metadata, list(batch))
-        return [PredictionResult(texts, row) for texts, row in zip(batch, rows)]
+        """A run of rows' prediction columns, in the run's order."""
+        texts = list(batch)
+        calls = predict.calls_at_once(model)
+        rows = predict.predict_texts(
+            texts, self.metadata, model, self.batch_size, calls
+        )
+        return [PredictionResult(text, row) for text, row in zip(texts, rows)]
 
     def get_metrics_namespace(self) -> str:
         return METRICS_NAMESPACE

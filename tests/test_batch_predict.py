@@ -355,3 +355,21 @@ def test_without_a_runner_the_local_batch_runner_runs_with_nothing_downloaded():
     ]
     for named in (["--runner=DataflowRunner"], ["--runner", "DirectRunner"]):
         assert beam_pipeline.with_runner(named) == named
+
+
+def test_a_run_of_rows_is_predicted_in_batches_of_equal_token_counts(monkeypatch):
+    from tests.test_predict_cli import CountingServe
+
+    monkeypatch.setattr(predict, "calls_at_once", lambda serve: 1)
+    texts = [("a b c d",), ("wordy",), ("e f g h",), ("lengthy",)]
+    metadata = predict.ExportMetadata((), False, "score")
+    handler = beam_pipeline.ExportModelHandler("unused", metadata, 2)
+    assert (
+        handler.batch_elements_kwargs()["max_batch_size"]
+        == 2 * beam_pipeline.BATCHES_PER_RUN
+    )
+    serve = CountingServe()
+    results = handler.run_inference(texts, serve)
+    assert [r.example for r in results] == texts  # the run's own order
+    assert [r.inference for r in results] == [[7.0], [5.0], [7.0], [7.0]]
+    assert serve.batches == [["wordy", "lengthy"], ["a b c d", "e f g h"]]
