@@ -12,7 +12,8 @@ model.
 
 The changes (`CHANGES`), made on CPU-only processes, where they pay:
 - `[CLS]`-only last layer (`FirstTokenTransformerEncoder`): fewer FLOPs.
-- Token-wise feed-forward (`TokenwiseDense`): oneDNN's fused matrix kernels.
+- Token-wise feed-forward (`TokenwiseDense`): oneDNN's fused matrix kernels,
+  in training too (`dense_gelu`: GELU's gradient in closed form).
 - Fused layer norms (`FusedLayerNormalization`): one oneDNN kernel (cuDNN
   would refuse BERT's epsilon, so never on GPUs).
 - Batches side by side (`predict_side_by_side`): fills idle CPU cores.
@@ -21,11 +22,13 @@ GPU and TPU processes run the plain model.
 
 import collections
 import concurrent.futures
+import math
 
 import keras
 import keras_hub
 import numpy as np
 import tensorflow as tf
+from keras_hub.src.utils.keras_utils import gelu_approximate
 
 # Looked up here by name, so tests can switch runs_on_cpu_only per test.
 from app.strategy import CPU_PREDICT_CALLS_AT_ONCE, runs_on_cpu_only
@@ -142,16 +145,76 @@ class TokenwiseDense(keras.layers.Dense):
     product and is shaped back after the activation. Same weights, result
     and gradients; but on 2-D inputs TensorFlow's oneDNN build fuses matrix
     product, bias and GELU into one kernel (on 3-D ones a reshape sits
-    between them).
+    between them). With BERT's GELU, the gradient is `dense_gelu`'s, so
+    training keeps that fused kernel too.
     """
 
     def call(self, inputs, training=None):
         if len(inputs.shape) <= 2:
-            return super().call(inputs, training=training)
+            return self._call_tokens(inputs, training)
         leading = keras.ops.shape(inputs)[:-1]
         tokens = keras.ops.reshape(inputs, (-1, inputs.shape[-1]))
-        outputs = super().call(tokens, training=training)
+        outputs = self._call_tokens(tokens, training)
         return keras.ops.reshape(outputs, (*leading, outputs.shape[-1]))
+
+    def _call_tokens(self, tokens, training):
+        if (
+            self.activation is not gelu_approximate
+            or self.bias is None
+            or self.lora_enabled
+            or self.quantization_mode
+            or len(tokens.shape) != 2
+        ):
+            return super().call(tokens, training=training)
+        return dense_gelu(
+            tokens,
+            tf.cast(self.kernel, self.compute_dtype),
+            tf.cast(self.bias, self.compute_dtype),
+        )
+
+
+# The tanh approximation of GELU, as BERT (and keras-hub's BERT) computes it:
+# gelu(z) = z / 2 * (1 + tanh(C0 * (z + C1 * z^3))).
+GELU_C0, GELU_C1 = math.sqrt(2.0 / math.pi), 0.044715
+
+
+@tf.custom_gradient
+def dense_gelu(tokens, kernel, bias):
+    """`gelu(tokens @ kernel + bias)` for 2-D tokens, with a lean gradient.
+
+    Autodiff keeps every intermediate of the GELU formula (a cube among
+    them) from the forward pass: about twenty passes over the largest
+    activations of the model, and a forward pass TensorFlow cannot fuse
+    into the matrix product, since the gradient reads its pieces. Here the
+    forward pass is the one fused kernel, and the gradient recomputes
+    `z = tokens @ kernel + bias` (one matrix product) and takes GELU's
+    derivative in closed form, in a dozen element-wise ops.
+    """
+    outputs = tf.nn.gelu(tf.nn.bias_add(tf.matmul(tokens, kernel), bias), True)
+
+    def gradient(upstream):
+        # A batched product of one matrix: the same numbers, but an op that
+        # TensorFlow does not merge with the forward `MatMul` (that would
+        # unfuse the forward pass).
+        z = tf.nn.bias_add(tf.raw_ops.BatchMatMulV2(x=tokens, y=kernel), bias)
+        dz = upstream * gelu_derivative(z)
+        return (
+            tf.matmul(dz, kernel, transpose_b=True),
+            tf.matmul(tokens, dz, transpose_a=True),
+            tf.reduce_sum(dz, axis=0),
+        )
+
+    return outputs, gradient
+
+
+def gelu_derivative(z):
+    """d gelu(z) / dz = (1 + t) / 2 + z / 2 * (1 - t^2) * C0 * (1 + 3 C1 z^2),
+    with t = tanh(C0 * (z + C1 * z^3)); `TanhGrad` gives `(1 - t^2) * x`."""
+    dtype = z.dtype
+    squared = z * z
+    t = tf.tanh(z * (squared * tf.constant(GELU_C0 * GELU_C1, dtype) + GELU_C0))
+    slope = z * (squared * tf.constant(1.5 * GELU_C0 * GELU_C1, dtype) + 0.5 * GELU_C0)
+    return (t + 1.0) * 0.5 + tf.raw_ops.TanhGrad(y=t, dy=slope)
 
 
 def multiply_feedforward_tokenwise(model: keras.Model) -> None:

@@ -94,6 +94,33 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
     def _apply_weight_decay(self, variables):
         """Decay is part of `update_step`, one variable at a time."""
 
+    def _clip_gradients(self, grads):
+        """Keras' clipping by the global norm, in fewer passes over memory.
+
+        Keras squares each gradient into a temporary the size of its variable
+        before summing it, and makes the word embeddings' sparse gradient
+        (the rows of this batch's tokens) dense to square it and again to
+        scale it. Here a dense gradient's squared norm is one `l2_loss`
+        kernel, and a sparse gradient is summed per row first and squared
+        and scaled as those rows: the Adam step makes it dense, once. The
+        same norm and scale as Keras', NaN for a non-finite norm included.
+        """
+        if not self.global_clipnorm or self.clipnorm or self.clipvalue:
+            return super()._clip_gradients(grads)
+        grads = [
+            sum_duplicate_rows(g) if isinstance(g, tf.IndexedSlices) else g
+            for g in grads
+        ]
+        squared = [
+            2.0 * tf.nn.l2_loss(tf.cast(gradient_values(g), tf.float32))
+            for g in grads
+            if g is not None
+        ]
+        norm = tf.sqrt(tf.add_n(squared))
+        clip = tf.constant(self.global_clipnorm, tf.float32)
+        scale = clip * tf.minimum(1.0 / norm, 1.0 / clip) + (norm - norm)
+        return [None if g is None else scaled(g, scale) for g in grads]
+
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
@@ -101,8 +128,9 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         learning_rate = tf.cast(learning_rate, dtype)
         decay = []
         if self.weight_decay and self._use_weight_decay(variable):
-            decay_rate = learning_rate * self.weight_decay
-            decay = [variable.assign_sub(variable * decay_rate, read_value=False)]
+            # `assign` takes over the product's buffer: no second pass.
+            kept = 1.0 - learning_rate * self.weight_decay
+            decay = [variable.assign(variable * kept, read_value=False)]
         no_bias_correction = tf.zeros((), dtype)
         with tf.control_dependencies(decay):  # the decay, then the Adam step
             tf.raw_ops.ResourceApplyAdam(
@@ -124,6 +152,28 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
             {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
         )
         return config
+
+
+def sum_duplicate_rows(gradient: tf.IndexedSlices) -> tf.IndexedSlices:
+    """The same sparse gradient with each row once (repeated tokens summed)."""
+    rows, positions = tf.unique(gradient.indices)
+    values = tf.math.unsorted_segment_sum(gradient.values, positions, tf.size(rows))
+    return tf.IndexedSlices(values, rows, gradient.dense_shape)
+
+
+def gradient_values(gradient):
+    """The numbers of a gradient: a sparse one's rows, or the dense tensor."""
+    if isinstance(gradient, tf.IndexedSlices):
+        return gradient.values
+    return gradient
+
+
+def scaled(gradient, scale):
+    """`gradient * scale`, a sparse gradient staying sparse."""
+    if isinstance(gradient, tf.IndexedSlices):
+        values = gradient.values * tf.cast(scale, gradient.values.dtype)
+        return tf.IndexedSlices(values, gradient.indices, gradient.dense_shape)
+    return gradient * tf.cast(scale, gradient.dtype)
 
 
 def excluded_from_weight_decay(variable) -> bool:
