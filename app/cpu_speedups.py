@@ -208,13 +208,16 @@ def dense_gelu(tokens, kernel, bias):
 
 
 def gelu_derivative(z):
-    """d gelu(z) / dz = (1 + t) / 2 + z / 2 * (1 - t^2) * C0 * (1 + 3 C1 z^2),
-    with t = tanh(C0 * (z + C1 * z^3)); `TanhGrad` gives `(1 - t^2) * x`."""
+    """d gelu(z) / dz, from gelu(z) = z * s with s = sigmoid(2 C0 (z + C1 z^3))
+    (the same function as the tanh form): s + z * s (1 - s) * 2 C0 (1 + 3 C1
+    z^2); `SigmoidGrad(s, x)` gives `s (1 - s) x`. Eleven element-wise ops."""
     dtype = z.dtype
-    squared = z * z
-    t = tf.tanh(z * (squared * tf.constant(GELU_C0 * GELU_C1, dtype) + GELU_C0))
-    slope = z * (squared * tf.constant(1.5 * GELU_C0 * GELU_C1, dtype) + 0.5 * GELU_C0)
-    return (t + 1.0) * 0.5 + tf.raw_ops.TanhGrad(y=t, dy=slope)
+    squared = tf.square(z)
+    s = tf.sigmoid(
+        z * (squared * tf.constant(2 * GELU_C0 * GELU_C1, dtype) + 2 * GELU_C0)
+    )
+    slope = z * (squared * tf.constant(6 * GELU_C0 * GELU_C1, dtype) + 2 * GELU_C0)
+    return s + tf.raw_ops.SigmoidGrad(y=s, dy=slope)
 
 
 def multiply_feedforward_tokenwise(model: keras.Model) -> None:
