@@ -262,15 +262,20 @@ def write_saved_model(
     signature) on `model`'s weights, and its two assets. `functions` are
     kept as attributes of the loaded object only (no signature to serve).
 
-    `tf.saved_model.save` traces each function once. Keras' ExportArchive
+    Each function is traced once (`traced`). Keras' ExportArchive
     traces each twice (once to list the variables it reads, once in the
     save) and walks tracked layers for lookup tables (the tokenizer has
     none: its vocabulary is a constant of the graph). A function reading a
     resource that `root` does not hold makes the save fail, loudly.
     """
+    # Traced here, out of the save: `tf.saved_model.save` traces a tf.function
+    # again in its own context, and every tf.function it calls with it (the
+    # tokenizer's graph, which the run traced already to pack its data).
+    signatures = {name: traced(f) for name, f in signatures.items()}
+    functions = {name: traced(f) for name, f in (functions or {}).items()}
     root = tf.Module()
     root.model_variables = [variable.value for variable in model.weights]
-    for name, function in {**signatures, **(functions or {})}.items():
+    for name, function in {**signatures, **functions}.items():
         setattr(root, name, function)
     tf.saved_model.save(root, export_dir, signatures=signatures)
     assets_dir = os.path.join(export_dir, "assets")
@@ -281,6 +286,13 @@ def write_saved_model(
     with open(os.path.join(assets_dir, METADATA_FILE), "w", encoding="utf-8") as file:
         json.dump(metadata, file, indent=2, ensure_ascii=False)
         file.write("\n")
+
+
+def traced(function):
+    """The concrete function of a tf.function with an input signature."""
+    if isinstance(function, tf.types.experimental.ConcreteFunction):
+        return function
+    return function.get_concrete_function()
 
 
 def export_metadata(

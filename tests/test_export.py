@@ -45,8 +45,9 @@ def test_a_model_trained_in_mixed_precision_is_served_in_float32(
 
 
 def test_each_graph_is_traced_once_per_saved_model(tmp_path, monkeypatch):
-    """The tokenizer once for both text signatures, the model once per
-    SavedModel (EXPORT_DIR and EXPORT_DIR/token_ids): no trace is repeated."""
+    """The tokenizer once, for the run's data and the export's text signatures
+    and count_tokens; the model once for both SavedModels (EXPORT_DIR and
+    EXPORT_DIR/token_ids): no trace is repeated."""
     traces = {"tokenizer": 0, "model": 0}
 
     def counting(name, method):
@@ -68,6 +69,7 @@ def test_each_graph_is_traced_once_per_saved_model(tmp_path, monkeypatch):
     )
     model = build_classifier(build_tiny_backbone(), num_labels=3)
     preprocessor = ClassifierPreprocessor(TINY_VOCABULARY, 32, trim_to_longest=True)
+    preprocessor({"text_a": tf.constant(["a b"]), "text_b": tf.constant(["c"])})
     export_saved_model(
         model, preprocessor, str(tmp_path / "export"), True, LABELS, OutputKind.CLASSES
     )
