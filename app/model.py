@@ -5,8 +5,11 @@ hold and what the SavedModel serves. `app.cpu_speedups` changes how some of
 its layers compute, never its weights.
 """
 
+import contextlib
+
 import keras
 import keras_hub
+import tensorflow as tf
 
 from tasks import OutputKind
 
@@ -91,7 +94,11 @@ def build_plain_copy(model: keras.Model, precision: str | None = None) -> keras.
             config["dtype"] = precision if is_backbone(layer) else "float32"
         return layer.__class__.from_config(config)
 
-    copy = keras.models.clone_model(model, clone_function=clone)
+    # An uncompiled view, so the clone gets no optimizer (and no Adam slots);
+    # its initializers are skipped, as every weight is assigned below.
+    view = keras.Model(model.inputs, model.outputs, name=model.name)
+    with initializers_skipped():
+        copy = keras.models.clone_model(view, clone_function=clone)
     for layer in copy.layers:
         if is_backbone(layer):
             keep_residual_stream_in_float32(layer)
@@ -99,6 +106,24 @@ def build_plain_copy(model: keras.Model, precision: str | None = None) -> keras.
     for target, source in zip(copy.weights, model.weights, strict=True):
         target.assign(source)
     return copy
+
+
+@contextlib.contextmanager
+def initializers_skipped():
+    """Variables created inside start at zeros: their initializers (random
+    draws over every weight) are not run. Only for layers whose every weight
+    is assigned right after."""
+    variable_class = keras.Variable
+    run_initializer = variable_class._initialize_with_initializer
+
+    def zeros(variable, initializer):
+        variable._initialize(tf.zeros(variable._shape, variable._dtype))
+
+    variable_class._initialize_with_initializer = zeros
+    try:
+        yield
+    finally:
+        variable_class._initialize_with_initializer = run_initializer
 
 
 def is_backbone(layer) -> bool:

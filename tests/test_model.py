@@ -1,5 +1,6 @@
 """The plain classifier: its head per output kind, float32 around mixed matmuls."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,6 +8,7 @@ import tensorflow as tf
 from app.model import (
     build_classifier,
     build_plain_copy,
+    initializers_skipped,
     keep_residual_stream_in_float32,
 )
 from tasks import OutputKind
@@ -64,6 +66,18 @@ def test_a_plain_copy_holds_the_same_weights_and_outputs():
     for got, expected in zip(copy.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(got, expected)
     np.testing.assert_allclose(copy(INPUTS), model(INPUTS), atol=1e-6)
+    assert not copy.compiled  # no optimizer, so no Adam slots: the weights alone
+
+
+def test_variables_built_with_initializers_skipped_start_at_zeros():
+    with initializers_skipped():
+        skipped = keras.layers.Dense(3)
+        skipped.build((None, 4))
+    assert not np.any(skipped.kernel.numpy())
+    # Outside the block, initializers run again.
+    dense = keras.layers.Dense(3)
+    dense.build((None, 4))
+    assert np.any(dense.kernel.numpy())
 
 
 def compute_dtypes(backbone) -> dict:
