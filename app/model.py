@@ -110,13 +110,16 @@ def build_plain_copy(model: keras.Model, precision: str | None = None) -> keras.
 
 @contextlib.contextmanager
 def initializers_skipped():
-    """Variables created inside start at zeros: their initializers (random
-    draws over every weight) are not run. Only for layers whose every weight
-    is assigned right after."""
+    """Float variables created inside start at zeros: their initializers
+    (random draws over every weight) are not run. Only for layers whose every
+    weight is assigned right after. Integer ones (dropout's seed states, not
+    among a model's weights) are initialized as usual."""
     variable_class = keras.Variable
     run_initializer = variable_class._initialize_with_initializer
 
     def zeros(variable, initializer):
+        if not tf.as_dtype(variable._dtype).is_floating:
+            return run_initializer(variable, initializer)
         variable._initialize(tf.zeros(variable._shape, variable._dtype))
 
     variable_class._initialize_with_initializer = zeros

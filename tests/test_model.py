@@ -74,6 +74,9 @@ def test_variables_built_with_initializers_skipped_start_at_zeros():
         skipped = keras.layers.Dense(3)
         skipped.build((None, 4))
     assert not np.any(skipped.kernel.numpy())
+    with initializers_skipped():
+        dropout = keras.layers.Dropout(0.1, seed=7)
+    assert np.any(dropout.seed_generator.state.numpy())  # seeds still drawn
     # Outside the block, initializers run again.
     dense = keras.layers.Dense(3)
     dense.build((None, 4))
