@@ -5,12 +5,10 @@ hold and what the SavedModel serves. `app.cpu_speedups` changes how some of
 its layers compute, never its weights.
 """
 
-import contextlib
-
 import keras
 import keras_hub
-import tensorflow as tf
 
+from checkpoints.loader import initializers_skipped
 from tasks import OutputKind
 
 # The last layer's activation per output kind: probabilities, or a raw score.
@@ -106,27 +104,6 @@ def build_plain_copy(model: keras.Model, precision: str | None = None) -> keras.
     for target, source in zip(copy.weights, model.weights, strict=True):
         target.assign(source)
     return copy
-
-
-@contextlib.contextmanager
-def initializers_skipped():
-    """Float variables created inside start at zeros: their initializers
-    (random draws over every weight) are not run. Only for layers whose every
-    weight is assigned right after. Integer ones (dropout's seed states, not
-    among a model's weights) are initialized as usual."""
-    variable_class = keras.Variable
-    run_initializer = variable_class._initialize_with_initializer
-
-    def zeros(variable, initializer):
-        if not tf.as_dtype(variable._dtype).is_floating:
-            return run_initializer(variable, initializer)
-        variable._initialize(tf.zeros(variable._shape, variable._dtype))
-
-    variable_class._initialize_with_initializer = zeros
-    try:
-        yield
-    finally:
-        variable_class._initialize_with_initializer = run_initializer
 
 
 def is_backbone(layer) -> bool:

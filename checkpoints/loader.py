@@ -12,12 +12,15 @@ Formats:
   downloads it, so it needs a network.
 """
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 
+import keras
 import keras_hub
+import tensorflow as tf
 from safetensors import SafetensorError
 
 from checkpoints import original
@@ -173,8 +176,47 @@ def load_backbone(pretrained: PretrainedBert, dtype=None, weights: bool = True):
     """Builds the keras-hub BertBackbone with the checkpoint's weights.
 
     `weights=False` builds the same backbone without reading its weights, for
-    a run that restores every weight from a checkpoint of its own.
+    a run that restores every weight from a checkpoint of its own (which
+    checks that it sets them all).
+
+    Weights a checkpoint overwrites are built as zeros, without drawing their
+    random initial values. A weight still all zeros after loading, whose
+    initializer is not zeros, may be one the checkpoint lacks: the backbone
+    is then built again with its initializers, as a plain build would be.
     """
+    with initializers_skipped() as skipped:
+        backbone = _build_backbone(pretrained, dtype, weights)
+    if weights and not all(tf.reduce_any(variable.value != 0) for variable in skipped):
+        backbone = _build_backbone(pretrained, dtype, weights)
+    return backbone
+
+
+@contextlib.contextmanager
+def initializers_skipped():
+    """Float variables created inside start at zeros: their initializers
+    (random draws over every weight) are not run. Only for layers whose every
+    weight is set right after. Integer ones (dropout's seed states, not among
+    a model's weights) are initialized as usual. Yields the list of the
+    variables skipped whose initializer would not have given zeros."""
+    variable_class = keras.Variable
+    run_initializer = variable_class._initialize_with_initializer
+    skipped = []
+
+    def zeros(variable, initializer):
+        if not tf.as_dtype(variable._dtype).is_floating:
+            return run_initializer(variable, initializer)
+        if not isinstance(initializer, keras.initializers.Zeros):
+            skipped.append(variable)
+        variable._initialize(tf.zeros(variable._shape, variable._dtype))
+
+    variable_class._initialize_with_initializer = zeros
+    try:
+        yield skipped
+    finally:
+        variable_class._initialize_with_initializer = run_initializer
+
+
+def _build_backbone(pretrained: PretrainedBert, dtype, weights: bool):
     if pretrained.format == ORIGINAL:
         if not weights:
             config = original.backbone_config(pretrained.bert_config)

@@ -19,6 +19,7 @@ from checkpoints import (
 from checkpoints import convert as convert_tool
 from tests.bert_weights import (
     TINY_VOCABULARY,
+    build_tiny_backbone,
     random_original_weights,
     write_huggingface_folder,
     write_original_checkpoint,
@@ -352,3 +353,39 @@ def test_a_backbone_without_weights_has_the_shapes_but_not_the_weights(
     assert not np.allclose(
         built.weights[embeddings].numpy(), loaded.weights[embeddings].numpy()
     )
+
+
+def test_loading_skips_random_initial_values_unless_a_weight_stays_unset(monkeypatch):
+    """Weights are built as zeros for the checkpoint to fill; one it leaves
+    unset (still zeros, with a random initializer) gets a plain build instead."""
+    from checkpoints import loader
+
+    values = [weight.numpy() for weight in build_tiny_backbone().weights]
+    builds, drawn = [], []  # each build, and whether it drew initial values
+
+    def load(leave_out):
+        def build(pretrained, dtype, weights):
+            backbone = build_tiny_backbone()
+            builds.append(backbone)
+            drawn.append(any(np.any(weight.numpy()) for weight in backbone.weights))
+            for variable, value in zip(backbone.weights, values, strict=True):
+                if leave_out not in variable.path:
+                    variable.assign(value)
+            return backbone
+
+        return build
+
+    monkeypatch.setattr(loader, "_build_backbone", load(leave_out="nothing"))
+    complete = loader.load_backbone(None)
+    assert builds == [complete] and drawn == [False]  # initializers skipped
+    for weight, value in zip(complete.weights, values):
+        np.testing.assert_array_equal(weight.numpy(), value)
+
+    builds.clear()
+    drawn.clear()
+    monkeypatch.setattr(
+        loader, "_build_backbone", load(leave_out="pooled_dense/kernel")
+    )
+    backbone = loader.load_backbone(None)
+    assert len(builds) == 2 and backbone is builds[1] and drawn == [False, True]
+    assert np.any(backbone.get_layer("pooled_dense").kernel.numpy())

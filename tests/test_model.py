@@ -8,9 +8,9 @@ import tensorflow as tf
 from app.model import (
     build_classifier,
     build_plain_copy,
-    initializers_skipped,
     keep_residual_stream_in_float32,
 )
+from checkpoints.loader import initializers_skipped
 from tasks import OutputKind
 from tests.bert_weights import build_tiny_backbone
 
