@@ -95,6 +95,7 @@ TRANSFORMER_ENCODER_SUBLAYERS = {
 # keras.optimizers.Optimizer hooks that app/optimization.py overrides or calls.
 OPTIMIZER_PRIVATE_HOOKS = (
     "_apply_weight_decay",
+    "_clip_gradients",
     "_use_weight_decay",
     "_get_variable_index",
 )

@@ -94,7 +94,7 @@ def build_plain_copy(model: keras.Model, precision: str | None = None) -> keras.
 
     # An uncompiled view, so the clone gets no optimizer (and no Adam slots);
     # its initializers are skipped, as every weight is assigned below.
-    view = keras.Model(model.inputs, model.outputs, name=model.name)
+    view = keras.Model(model.input, model.output, name=model.name)
     with initializers_skipped():
         copy = keras.models.clone_model(view, clone_function=clone)
     for layer in copy.layers:

@@ -101,16 +101,14 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         before summing it, and makes the word embeddings' sparse gradient
         (the rows of this batch's tokens) dense to square it and again to
         scale it. Here a dense gradient's squared norm is one `l2_loss`
-        kernel, and a sparse gradient is summed per row first and squared
-        and scaled as those rows: the Adam step makes it dense, once. The
-        same norm and scale as Keras', NaN for a non-finite norm included.
+        kernel, and a sparse gradient's rows are squared and scaled as they
+        are: the Adam step makes it dense, once. The same norm and scale as
+        Keras' (and the original's `tf.clip_by_global_norm`, which also
+        counts a row repeated in a batch once per occurrence), NaN for a
+        non-finite norm included.
         """
         if not self.global_clipnorm or self.clipnorm or self.clipvalue:
             return super()._clip_gradients(grads)
-        grads = [
-            sum_duplicate_rows(g) if isinstance(g, tf.IndexedSlices) else g
-            for g in grads
-        ]
         squared = [
             2.0 * tf.nn.l2_loss(tf.cast(gradient_values(g), tf.float32))
             for g in grads
@@ -128,9 +126,8 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         learning_rate = tf.cast(learning_rate, dtype)
         decay = []
         if self.weight_decay and self._use_weight_decay(variable):
-            # `assign` takes over the product's buffer: no second pass.
-            kept = 1.0 - learning_rate * self.weight_decay
-            decay = [variable.assign(variable * kept, read_value=False)]
+            decay_rate = learning_rate * self.weight_decay
+            decay = [variable.assign_sub(variable * decay_rate, read_value=False)]
         no_bias_correction = tf.zeros((), dtype)
         with tf.control_dependencies(decay):  # the decay, then the Adam step
             tf.raw_ops.ResourceApplyAdam(
@@ -152,13 +149,6 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
             {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
         )
         return config
-
-
-def sum_duplicate_rows(gradient: tf.IndexedSlices) -> tf.IndexedSlices:
-    """The same sparse gradient with each row once (repeated tokens summed)."""
-    rows, positions = tf.unique(gradient.indices)
-    values = tf.math.unsorted_segment_sum(gradient.values, positions, tf.size(rows))
-    return tf.IndexedSlices(values, rows, gradient.dense_shape)
 
 
 def gradient_values(gradient):

@@ -197,9 +197,14 @@ def initializers_skipped():
     (random draws over every weight) are not run. Only for layers whose every
     weight is set right after. Integer ones (dropout's seed states, not among
     a model's weights) are initialized as usual. Yields the list of the
-    variables skipped whose initializer would not have given zeros."""
+    variables skipped whose initializer would not have given zeros.
+
+    It patches Keras' variable class for the block: no other thread may
+    create variables meanwhile."""
     variable_class = keras.Variable
-    run_initializer = variable_class._initialize_with_initializer
+    name = "_initialize_with_initializer"
+    own = vars(variable_class).get(name)  # None: inherited, left so after
+    run_initializer = getattr(variable_class, name)
     skipped = []
 
     def zeros(variable, initializer):
@@ -209,11 +214,14 @@ def initializers_skipped():
             skipped.append(variable)
         variable._initialize(tf.zeros(variable._shape, variable._dtype))
 
-    variable_class._initialize_with_initializer = zeros
+    setattr(variable_class, name, zeros)
     try:
         yield skipped
     finally:
-        variable_class._initialize_with_initializer = run_initializer
+        if own is None:
+            delattr(variable_class, name)
+        else:
+            setattr(variable_class, name, own)
 
 
 def _build_backbone(pretrained: PretrainedBert, dtype, weights: bool):

@@ -155,6 +155,15 @@ def test_berts_gelu_feedforward_has_the_autodiff_gradients(dtype):
         np.testing.assert_allclose(got_tensor, expected_tensor, atol=tolerance * scale)
 
 
+def test_gelus_derivative_stays_finite_far_out_in_float16():
+    z = tf.constant([-300.0, -100.0, -3.0, 0.0, 3.0, 100.0, 300.0])
+    expected = cpu_speedups.gelu_derivative(z)
+    got = cpu_speedups.gelu_derivative(tf.cast(z, tf.float16))
+    assert got.dtype == tf.float16
+    np.testing.assert_allclose(tf.cast(got, tf.float32), expected, atol=2e-3)
+    np.testing.assert_allclose(tf.gather(expected, [0, 1, 5, 6]), [0.0, 0.0, 1.0, 1.0])
+
+
 def test_a_fused_layer_norm_keeps_berts_epsilon_and_falls_back_where_it_cannot():
     keras.utils.set_random_seed(5)
     tokens = tf.random.normal((3, 7, 16)) * 4.0 + 2.0

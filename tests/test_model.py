@@ -67,6 +67,7 @@ def test_a_plain_copy_holds_the_same_weights_and_outputs():
         np.testing.assert_array_equal(got, expected)
     np.testing.assert_allclose(copy(INPUTS), model(INPUTS), atol=1e-6)
     assert not copy.compiled  # no optimizer, so no Adam slots: the weights alone
+    assert isinstance(copy.input, dict) and copy.output.shape == model.output.shape
 
 
 def test_variables_built_with_initializers_skipped_start_at_zeros():
@@ -77,7 +78,8 @@ def test_variables_built_with_initializers_skipped_start_at_zeros():
     with initializers_skipped():
         dropout = keras.layers.Dropout(0.1, seed=7)
     assert np.any(dropout.seed_generator.state.numpy())  # seeds still drawn
-    # Outside the block, initializers run again.
+    # Outside the block, initializers run again, Keras' class as it was.
+    assert "_initialize_with_initializer" not in vars(keras.Variable)
     dense = keras.layers.Dense(3)
     dense.build((None, 4))
     assert np.any(dense.kernel.numpy())
