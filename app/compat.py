@@ -99,6 +99,13 @@ OPTIMIZER_PRIVATE_HOOKS = (
     "_use_weight_decay",
     "_get_variable_index",
 )
+# keras.Variable internals that checkpoints/loader.py `initializers_skipped`
+# replaces or calls (besides the `_shape` and `_dtype` of a variable).
+VARIABLE_PRIVATE_HOOKS = ("_initialize_with_initializer", "_initialize")
+# app/cpu_speedups.py `TokenwiseDense` gives BERT's feed-forward its lean GELU
+# gradient when the layer's activation is this keras-hub function (a private
+# module of keras-hub); another activation takes Keras' own path.
+BERT_FEEDFORWARD_ACTIVATION = "keras_hub.src.utils.keras_utils.gelu_approximate"
 
 _NO_ISSUE = "no upstream issue found: "
 

@@ -17,8 +17,10 @@ import pytest
 import tensorflow as tf
 
 from app.compat import (
+    BERT_FEEDFORWARD_ACTIVATION,
     OPTIMIZER_PRIVATE_HOOKS,
     TRANSFORMER_ENCODER_SUBLAYERS,
+    VARIABLE_PRIVATE_HOOKS,
     WORKAROUNDS,
     BatchSafeMultiWorkerMirroredStrategy,
     check_accumulation_replicas,
@@ -200,6 +202,25 @@ def test_transformer_encoder_still_has_the_private_sublayers_read():
     block(tf.zeros((1, 3, 2)))
     for name, layer_type in TRANSFORMER_ENCODER_SUBLAYERS.items():
         assert isinstance(getattr(block, name, None), layer_type), name
+
+
+def test_keras_variable_still_initializes_through_the_private_hooks_read():
+    for hook in VARIABLE_PRIVATE_HOOKS:
+        assert callable(getattr(keras.Variable, hook, None)), hook
+    variable = keras.Variable(np.ones((2, 3), "float32"))
+    assert tuple(variable._shape) == (2, 3) and variable._dtype == "float32"
+
+
+def test_keras_hubs_bert_feedforward_still_uses_the_gelu_matched():
+    from app.cpu_speedups import gelu_approximate
+    from tests.bert_weights import build_tiny_backbone
+
+    module, name = BERT_FEEDFORWARD_ACTIVATION.rsplit(".", 1)
+    assert f"{gelu_approximate.__module__}.{gelu_approximate.__name__}" == (
+        f"{module}.{name}"
+    )
+    for block in build_tiny_backbone().transformer_layers:
+        assert block._feedforward_intermediate_dense.activation is gelu_approximate
 
 
 def test_flatten_layers_still_walks_nested_layers():
