@@ -107,6 +107,13 @@ VARIABLE_PRIVATE_HOOKS = ("_initialize_with_initializer", "_initialize")
 # module of keras-hub); another activation takes Keras' own path.
 BERT_FEEDFORWARD_ACTIVATION = "keras_hub.src.utils.keras_utils.gelu_approximate"
 
+# app/export.py writes EXPORT_DIR/token_ids/ without its variables files (it
+# shares EXPORT_DIR's) through this function's `experimental_skip_checkpoint`;
+# `tf.saved_model.save` calls it without one.
+SAVED_MODEL_SAVE_WITHOUT_VARIABLES = (
+    "tensorflow.python.saved_model.save.save_and_return_nodes"
+)
+
 _NO_ISSUE = "no upstream issue found: "
 
 WORKAROUNDS = (

@@ -20,7 +20,9 @@ Loading EXPORT_DIR needs `import tensorflow_text`, even to call
 of its functions is not registered (`Op type not registered 'NormalizeUTF8'`).
 So EXPORT_DIR/token_ids/ is a second SavedModel without the tokenizer, for a
 server whose TensorFlow has no TensorFlow Text ops (TF Serving builds lag
-it): its `serve_token_ids`, also its `serving_default`, is the same graph.
+it): its `serve_token_ids`, also its `serving_default`, is the same graph,
+and its variables files are EXPORT_DIR's (hard links where the file system
+allows).
 
 The text signatures cut long texts as the run did (`--long_text`, in the
 preprocessing layer): `head_tail` keeps the same tokens, and `chunks` scores
@@ -46,6 +48,7 @@ import os
 
 import keras
 import tensorflow as tf
+from tensorflow.python.saved_model.save import save_and_return_nodes
 
 from app import phase_times
 from app.cpu_speedups import compute_last_layer_for_first_token
@@ -162,6 +165,7 @@ def write_token_id_model(outputs, export_dir: str, metadata: dict, labels) -> No
         outputs.model,
         metadata,
         labels,
+        variables_of=export_dir,
     )
 
 
@@ -257,10 +261,15 @@ def write_saved_model(
     metadata: dict,
     labels,
     functions: dict | None = None,
+    variables_of: str | None = None,
 ) -> None:
     """Writes a SavedModel of `signatures` (name -> tf.function with an input
     signature) on `model`'s weights, and its two assets. `functions` are
     kept as attributes of the loaded object only (no signature to serve).
+    `variables_of`: a SavedModel this function wrote on the same weights,
+    whose variables files are shared (`share_files`) instead of written
+    again: both name each weight `model_variables/<i>`, and loading ignores
+    the other one's extra functions in the files' object graph.
 
     Each function is traced once (`traced`). Keras' ExportArchive
     traces each twice (once to list the variables it reads, once in the
@@ -277,7 +286,19 @@ def write_saved_model(
     root.model_variables = [variable.value for variable in model.weights]
     for name, function in {**signatures, **functions}.items():
         setattr(root, name, function)
-    tf.saved_model.save(root, export_dir, signatures=signatures)
+    if variables_of:
+        # Before the save: its fingerprint hashes the variables files.
+        share_files(
+            os.path.join(variables_of, "variables"),
+            os.path.join(export_dir, "variables"),
+        )
+    # `tf.saved_model.save`, with its option to write no variables (app.compat).
+    save_and_return_nodes(
+        root,
+        export_dir,
+        signatures=signatures,
+        experimental_skip_checkpoint=bool(variables_of),
+    )
     assets_dir = os.path.join(export_dir, "assets")
     os.makedirs(assets_dir, exist_ok=True)
     if labels:
@@ -286,6 +307,20 @@ def write_saved_model(
     with open(os.path.join(assets_dir, METADATA_FILE), "w", encoding="utf-8") as file:
         json.dump(metadata, file, indent=2, ensure_ascii=False)
         file.write("\n")
+
+
+def share_files(source_dir: str, target_dir: str) -> None:
+    """`source_dir`'s files in `target_dir`: hard links, which cost no time
+    or space (the files are never written again), or copies where the file
+    system has none (other devices, cloud storage)."""
+    tf.io.gfile.makedirs(target_dir)
+    for name in tf.io.gfile.listdir(source_dir):
+        source = os.path.join(source_dir, name)
+        target = os.path.join(target_dir, name)
+        try:
+            os.link(source, target)
+        except OSError:
+            tf.io.gfile.copy(source, target, overwrite=True)
 
 
 def traced(function):

@@ -42,6 +42,7 @@ from app.input_pipeline import (
     AUTOTUNE,
     pack_batch,
     pad_rows,
+    plain_ops,
     prefetch_without_autotuning,
 )
 from app.long_text import CHUNKS, check_pairs_fit_windows
@@ -355,7 +356,7 @@ def build_cache_dataset(
     """
     rows = tf.data.TFRecordDataset(records_paths)
     if sort_window:
-        rows = rows.batch(sort_window).map(shortest_first).unbatch()
+        rows = rows.batch(sort_window).map(plain_ops(shortest_first)).unbatch()
     if pad_to_whole_batches:
         empty = serialize_row(
             [preprocessor.cls_token_id, preprocessor.sep_token_id], [0, 0]
@@ -367,7 +368,11 @@ def build_cache_dataset(
     return (
         rows.batch(batch_size, drop_remainder=pad_to_whole_batches)
         .map(
-            lambda serialized: parse_rows(serialized, preprocessor, static_batch_size),
+            plain_ops(
+                lambda serialized: parse_rows(
+                    serialized, preprocessor, static_batch_size
+                )
+            ),
             num_parallel_calls=AUTOTUNE,
         )
         .apply(prefetch_without_autotuning)
@@ -394,7 +399,7 @@ def length_order(records_paths: Sequence[str], sort_window: int) -> np.ndarray:
         batch.numpy()
         for batch in tf.data.TFRecordDataset(records_paths)
         .batch(1 << 16)
-        .map(row_lengths)
+        .map(plain_ops(row_lengths))
     ]
     lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
     windows = np.arange(len(lengths)) // sort_window
@@ -447,8 +452,10 @@ def build_cache_train_dataset(
             rows.batch(batch_size * WINDOW_BATCHES)
             .enumerate()
             .flat_map(
-                lambda index, window: similar_length_batches(
-                    window, index, batch_size, seed
+                plain_ops(
+                    lambda index, window: similar_length_batches(
+                        window, index, batch_size, seed
+                    )
                 )
             )
         )
@@ -458,8 +465,10 @@ def build_cache_train_dataset(
         batches.take(num_steps)
         .skip(start_step)
         .map(
-            lambda serialized: parse_rows(
-                serialized, preprocessor, batch_size, cache.label_spec
+            plain_ops(
+                lambda serialized: parse_rows(
+                    serialized, preprocessor, batch_size, cache.label_spec
+                )
             ),
             num_parallel_calls=AUTOTUNE,
         )

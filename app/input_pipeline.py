@@ -19,6 +19,13 @@ from tasks.dataset import build_dataset
 AUTOTUNE = tf.data.AUTOTUNE
 
 
+def plain_ops(function):
+    """`function` for `Dataset.map`, traced as written: autograph would
+    rewrite it and every function it calls before each trace, and these are
+    plain ops (no Python branch or loop on a tensor) that need no rewriting."""
+    return tf.autograph.experimental.do_not_convert(function)
+
+
 def training_order(
     num_examples: int, batch_size: int, num_steps: int, seed: int
 ) -> np.ndarray:
@@ -314,9 +321,11 @@ def build_train_dataset(
         tf.data.Dataset.from_tensor_slices(order[start_step * batch_size :])
         .batch(batch_size, drop_remainder=True)
         .map(
-            lambda index: (
-                batch_inputs(packed, preprocessor, index),
-                tf.gather(packed.labels, index),
+            plain_ops(
+                lambda index: (
+                    batch_inputs(packed, preprocessor, index),
+                    tf.gather(packed.labels, index),
+                )
             ),
             num_parallel_calls=AUTOTUNE,
         )
@@ -357,7 +366,7 @@ def build_inference_dataset(
         tf.data.Dataset.from_tensor_slices(index)
         .batch(batch_size, drop_remainder=pad_to_whole_batches)
         .map(
-            lambda index: batch_inputs(packed, preprocessor, index),
+            plain_ops(lambda index: batch_inputs(packed, preprocessor, index)),
             num_parallel_calls=AUTOTUNE,
         )
         .apply(prefetch_without_autotuning)

@@ -2,6 +2,7 @@
 versions. A failure here after an upgrade means upstream changed: re-check the
 entry in `app.compat.WORKAROUNDS`, then delete the workaround or update it."""
 
+import importlib
 import importlib.metadata
 import os
 import pathlib
@@ -19,6 +20,7 @@ import tensorflow as tf
 from app.compat import (
     BERT_FEEDFORWARD_ACTIVATION,
     OPTIMIZER_PRIVATE_HOOKS,
+    SAVED_MODEL_SAVE_WITHOUT_VARIABLES,
     TRANSFORMER_ENCODER_SUBLAYERS,
     VARIABLE_PRIVATE_HOOKS,
     WORKAROUNDS,
@@ -221,6 +223,22 @@ def test_keras_hubs_bert_feedforward_still_uses_the_gelu_matched():
     )
     for block in build_tiny_backbone().transformer_layers:
         assert block._feedforward_intermediate_dense.activation is gelu_approximate
+
+
+def test_saved_model_save_still_writes_no_variables_when_asked(tmp_path):
+    module_name, name = SAVED_MODEL_SAVE_WITHOUT_VARIABLES.rsplit(".", 1)
+    save = getattr(importlib.import_module(module_name), name)
+    root = tf.Module()
+    root.weights = [tf.Variable([1.0, 2.0])]
+    root.double = tf.function(
+        lambda: root.weights[0] * 2.0, input_signature=[]
+    ).get_concrete_function()
+    without, full = tmp_path / "without", tmp_path / "full"
+    save(root, str(without), experimental_skip_checkpoint=True)
+    save(root, str(full))
+    assert (without / "saved_model.pb").exists()
+    assert not (without / "variables" / "variables.index").exists()
+    assert (full / "variables" / "variables.index").exists()
 
 
 def test_flatten_layers_still_walks_nested_layers():
