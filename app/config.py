@@ -154,7 +154,8 @@ class RunConfig:
     cpu_speedups: bool = setting(
         True,
         "CPU-only speed changes to the running model, each proven equal to the "
-        "plain model by tests; false runs the plain keras-hub model.",
+        "plain model by tests (in training, dropout draws other random masks of "
+        "the same rate); false runs the plain keras-hub model.",
     )
     allow_case_mismatch: bool = setting(
         False,

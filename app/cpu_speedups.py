@@ -3,12 +3,12 @@
 `apply_cpu_speedups(model)` is the one entry point: it returns the model this
 process runs. Every change keeps the weights, their names and the
 checkpoints of the plain model (`app.model.build_classifier`), and computes
-the same outputs and gradients; each is a subclass of the keras-hub or Keras
-layer it replaces, put in place of that layer's class. Exports and copies are
-built from a fresh plain model instead (`app.model.build_plain_copy`), so
-nothing here ever has to be undone; the SavedModel export then takes the
-`[CLS]`-only last layer alone (app/export.py). `--cpu_speedups=false` runs the plain
-model.
+the same outputs and gradients (dropout's random masks aside); each is a
+subclass of the keras-hub or Keras layer it replaces, put in place of that
+layer's class. Exports and copies are built from a fresh plain model
+instead (`app.model.build_plain_copy`), so nothing here ever has to be
+undone; the SavedModel export then takes the `[CLS]`-only last layer alone
+(app/export.py). `--cpu_speedups=false` runs the plain model.
 
 The changes (`CHANGES`), made on CPU-only processes, where they pay:
 - `[CLS]`-only last layer (`FirstTokenTransformerEncoder`): fewer FLOPs.
@@ -16,6 +16,10 @@ The changes (`CHANGES`), made on CPU-only processes, where they pay:
   in training too (`dense_gelu`: GELU's gradient in closed form).
 - Fused layer norms (`FusedLayerNormalization`): one oneDNN kernel (cuDNN
   would refuse BERT's epsilon, so never on GPUs).
+- Lean dropout masks (`LeanDropout`): 16 random bits an element, where
+  Keras draws a number of the input's dtype; in training, other masks of
+  the same keep probability (the one change that is not equal to the plain
+  model, in training only); no dropout outside training, as Keras.
 - Batches side by side (`predict_side_by_side`): fills idle CPU cores.
 GPU and TPU processes run the plain model.
 """
@@ -291,6 +295,61 @@ def fuse_layer_norms(model: keras.Model) -> None:
                 layer.__class__ = FusedLayerNormalization
 
 
+# === Dropout masks from 16 random bits ===
+DROPOUT_SAMPLE_BITS = 16
+
+
+class LeanDropout(keras.layers.Dropout):
+    """A `Dropout` whose masks take 16 random bits an element, not 32.
+
+    Keras draws one random number of the input's dtype per element and
+    compares it with the rate; generating those numbers is most of dropout's
+    time in a training step. Here each 32-bit random number gives two
+    16-bit samples: an element is kept when its sample is at least
+    `round(rate * 2**16)`, and kept elements are scaled by the inverse of
+    that keep probability (rounded to the input's dtype, as Keras rounds
+    its scale). Other masks than Keras' for the same seed, with the same
+    keep probability to within 2**-17; no dropout at all outside training,
+    so predictions are the plain model's. A noise shape (masks shared
+    along some axes) takes Keras' own path.
+    """
+
+    def call(self, inputs, training=False):
+        if not training or self.noise_shape is not None or not 0 < self.rate < 1:
+            return super().call(inputs, training=training)
+        return lean_dropout(inputs, self.rate, self.seed_generator.next())
+
+
+def lean_dropout(inputs: tf.Tensor, rate: float, seed: tf.Tensor) -> tf.Tensor:
+    """`inputs` with each element zeroed with probability `rate` (to within
+    2**-17) and the others divided by their keep probability."""
+    levels = 1 << DROPOUT_SAMPLE_BITS
+    dropped_levels = round(rate * levels)
+    # Keras' stateless seeds are int64 state; TensorFlow's kernels take int32.
+    seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
+    size = tf.size(inputs)
+    words = tf.random.stateless_uniform(
+        [(size + 1) // 2], seed, minval=None, maxval=None, dtype=tf.uint32
+    )
+    samples = tf.reshape(tf.bitcast(words, tf.uint16), [-1])[:size]
+    keep = tf.reshape(samples >= dropped_levels, tf.shape(inputs))
+    scale = tf.constant(levels / (levels - dropped_levels), inputs.dtype)
+    return tf.where(keep, inputs * scale, tf.zeros_like(inputs))
+
+
+def draw_dropout_masks_lean(model: keras.Model) -> None:
+    """Makes the `Dropout` layers of `model`'s backbones `LeanDropout`.
+
+    Those inside the backbones only (nearly all of dropout's work): a copy of
+    the model rebuilds its backbones from their configuration, but clones its
+    other layers class and all.
+    """
+    for backbone in encoder_backbones(model):
+        for layer in backbone._flatten_layers(include_self=False, recursive=True):
+            if type(layer) is keras.layers.Dropout:
+                layer.__class__ = LeanDropout
+
+
 # === Batches side by side ===
 def predict_batches_side_by_side(model: keras.Model) -> None:
     """Marks `model` for `CPU_PREDICT_CALLS_AT_ONCE` predict calls at once.
@@ -347,5 +406,6 @@ CHANGES = {
     "first_token_last_layer": compute_last_layer_for_first_token,
     "tokenwise_feedforward": multiply_feedforward_tokenwise,
     "fused_layer_norms": fuse_layer_norms,
+    "lean_dropout_masks": draw_dropout_masks_lean,
     "batches_side_by_side": predict_batches_side_by_side,
 }

@@ -12,6 +12,7 @@ from app.cpu_speedups import (
     CHANGES,
     FirstTokenTransformerEncoder,
     FusedLayerNormalization,
+    LeanDropout,
     TokenwiseDense,
     apply_cpu_speedups,
 )
@@ -27,12 +28,18 @@ INPUTS = {
     "padding_mask": np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], "int32"),
 }
 LABELS = tf.constant([1, 2])
-SPEED_CLASSES = (FirstTokenTransformerEncoder, TokenwiseDense, FusedLayerNormalization)
+SPEED_CLASSES = (
+    FirstTokenTransformerEncoder,
+    TokenwiseDense,
+    FusedLayerNormalization,
+    LeanDropout,
+)
 # The classes each change puts in, to see that it did.
 CLASSES_OF_CHANGE = {
     "first_token_last_layer": {FirstTokenTransformerEncoder},
     "tokenwise_feedforward": {TokenwiseDense},
     "fused_layer_norms": {FusedLayerNormalization},
+    "lean_dropout_masks": {LeanDropout},
 }
 
 
@@ -162,6 +169,43 @@ def test_gelus_derivative_stays_finite_far_out_in_float16():
     assert got.dtype == tf.float16
     np.testing.assert_allclose(tf.cast(got, tf.float32), expected, atol=2e-3)
     np.testing.assert_allclose(tf.gather(expected, [0, 1, 5, 6]), [0.0, 0.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_lean_dropout_keeps_the_rate_and_each_elements_expectation(dtype):
+    inputs = tf.ones((999, 1001), dtype)  # an odd size: half a random word unused
+    seed = tf.constant([7, 11], tf.int64)
+    outputs = cpu_speedups.lean_dropout(inputs, 0.1, seed)
+    assert outputs.dtype == inputs.dtype and outputs.shape == inputs.shape
+    values = tf.cast(outputs, tf.float32).numpy()
+    kept = values != 0
+    # 6554 of 65536 levels dropped; one million draws: a standard error of 3e-4.
+    assert abs((1 - kept.mean()) - 6554 / 65536) < 2e-3
+    scale = tf.cast(tf.constant(65536 / (65536 - 6554), dtype), tf.float32)
+    np.testing.assert_array_equal(np.unique(values[kept]), [scale.numpy()])
+    assert abs(values.mean() - 1.0) < 3e-3  # each element's expectation: itself
+    again = cpu_speedups.lean_dropout(inputs, 0.1, seed)
+    np.testing.assert_array_equal(tf.cast(again, tf.float32), values)
+    other = cpu_speedups.lean_dropout(inputs, 0.1, seed + 1)
+    assert (tf.cast(other, tf.float32).numpy() != values).mean() > 0.1
+
+
+def test_lean_dropout_is_off_outside_training_and_its_gradient_is_its_mask():
+    layer = keras.layers.Dropout(0.3, seed=3)
+    layer.__class__ = LeanDropout
+    inputs = tf.random.normal((64, 33))
+    np.testing.assert_array_equal(layer(inputs, training=False), inputs)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = layer(inputs, training=True)
+    gradient = tape.gradient(outputs, inputs)
+    np.testing.assert_allclose(gradient * inputs, outputs, rtol=1e-6)
+    assert 0.2 < np.mean(outputs.numpy() == 0) < 0.4
+    # A noise shape (one mask shared along an axis) is Keras' own path.
+    shared = keras.layers.Dropout(0.5, noise_shape=(64, 1), seed=3)
+    shared.__class__ = LeanDropout
+    rows = shared(tf.ones((64, 33)), training=True).numpy()
+    assert all(len(np.unique(row)) == 1 for row in rows)
 
 
 def test_a_fused_layer_norm_keeps_berts_epsilon_and_falls_back_where_it_cannot():
