@@ -204,22 +204,6 @@ WORKAROUNDS = (
         test="test_keras_hub_preprocessor_still_reads_a_pair_as_x_and_y",
     ),
     Workaround(
-        name="keras-hub packer runs a Python path on eager calls",
-        where="app/preprocessing.py ClassifierPreprocessor._pack_in_graph",
-        works_around=(
-            "keras-hub 0.32 preprocessing layers run pure Python on eager "
-            "calls unless built with the private `_allow_python_workflow="
-            "False`; the packer is only called inside the preprocessor's own "
-            "tf.function, where keras-hub always takes the TensorFlow path, "
-            "so that graph is what tf.data and the SavedModel run."
-        ),
-        upstream=(
-            "https://github.com/keras-team/keras-hub/pull/3069, "
-            "https://github.com/keras-team/keras-hub/pull/2769"
-        ),
-        test="test_keras_hub_packer_still_takes_the_python_path_eagerly",
-    ),
-    Workaround(
         name="tensorboard pinned in requirements.txt",
         where="requirements.txt",
         works_around=(

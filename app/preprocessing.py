@@ -20,7 +20,6 @@ differs on real text (NFKC case folding, words over 100 bytes to `[UNK]`).
 """
 
 import keras
-import keras_hub
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -148,17 +147,9 @@ class ClassifierPreprocessor(keras.layers.Layer):
             unknown_token=UNKNOWN_TOKEN,
             no_pretokenization=True,
         )
-        self.packer = keras_hub.layers.MultiSegmentPacker(
-            sequence_length=sequence_length,
-            start_value=self.cls_token_id,
-            end_value=self.sep_token_id,
-            pad_value=self.pad_token_id,
-            truncate="round_robin",
-        )
         # Every call, eager or inside tf.data or an export, runs one of these
-        # graphs (where keras-hub's packer takes its TensorFlow path, see
-        # app.compat): traced once per process and kind, not once per dataset
-        # (a trace costs more than packing a whole dev set).
+        # graphs: traced once per process and kind, not once per dataset (a
+        # trace costs more than packing a whole dev set).
         strings = tf.TensorSpec([None], tf.string)
         self._pack_in_graph = {
             kind: tf.function(
@@ -216,36 +207,50 @@ class ClassifierPreprocessor(keras.layers.Layer):
         return segments, text_b, None
 
     def _pack_segments(self, segments: tuple, text_b):
-        # A tuple, not a list: the packer reads a list as one ragged batch.
-        if len(segments) == 1:
-            return self.packer(segments)
-        pair = self.packer(segments)
-        return self._pack_empty_b_alone(pair, segments[0], text_b)
+        """(token_ids, segment_ids), (batch, sequence_length) int32 each.
 
-    def _pack_empty_b_alone(self, pair, tokens_a, text_b):
-        """Rows with an empty text_b become `[CLS] a [SEP]`, as in the original.
-
-        The original tests `if example.text_b:`. A second packer call (or a
-        tf.cond around one) costs a fifth of the throughput, so this writes
-        the single-segment layout with a few dense ops.
+        The texts' tokens are cut as the original `_truncate_seq_pair` cuts
+        them (the longer one loses a token until both fit). A pair row with
+        an empty text_b is packed as a single text, `[CLS] a [SEP]`, as the
+        original, which tests `if example.text_b:`.
         """
         length = self.sequence_length
-        a = tokens_a[:, : length - 2].to_tensor(
-            self.pad_token_id, shape=[None, length - 2]
-        )  # (batch, length - 2)
-        column = tf.ones_like(a[:, :1])  # (batch, 1)
-        single = tf.concat(
-            [column * self.cls_token_id, a, column * self.pad_token_id], axis=1
-        )  # (batch, length): [CLS] a [PAD]
-        end = tf.minimum(tokens_a.row_lengths(), length - 2) + 1  # [SEP] index
-        is_end = tf.range(length, dtype=end.dtype) == end[:, None]
-        single = tf.where(is_end, self.sep_token_id, single)
+        if len(segments) == 1:
+            return self._layout([segments[0][:, : length - 2]])
+        pair = self._layout(tf_text.RoundRobinTrimmer(length - 3).trim(segments))
+        single = self._layout([segments[0][:, : length - 2]])
         is_single = tf.equal(text_b, "")[:, None]  # (batch, 1)
-        token_ids, segment_ids = pair
-        return (
-            tf.where(is_single, single, token_ids),
-            tf.where(is_single, tf.zeros_like(segment_ids), segment_ids),
-        )
+        return tuple(tf.where(is_single, s, p) for s, p in zip(single, pair))
+
+    def _layout(self, segments: list):
+        """`[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, then padding, for
+        ragged (batch, None) segments that fit: token ids and segment ids.
+
+        Written with dense ops, where keras-hub's `MultiSegmentPacker`
+        concatenates ragged tensors: the same layout, and a graph several
+        times cheaper to trace (each ragged concatenation adds conditional
+        shape checks).
+        """
+        length = self.sequence_length
+        position = tf.range(length)[None, :]  # (1, length)
+        batch = segments[0].nrows(out_type=tf.int32)
+        token_ids = tf.where(position == 0, self.cls_token_id, self.pad_token_id)
+        token_ids = tf.tile(token_ids, tf.stack([batch, 1]))  # (batch, length)
+        segment_ids = tf.zeros_like(token_ids)
+        start = tf.ones([batch, 1], tf.int32)  # where the segment's tokens begin
+        for index, segment in enumerate(segments):
+            count = tf.cast(segment.row_lengths(), tf.int32)[:, None]  # (batch, 1)
+            dense = segment.to_tensor(self.pad_token_id, shape=[None, length])
+            offset = position - start  # (batch, length): index into the segment
+            inside = (offset >= 0) & (offset < count)
+            tokens = tf.gather(
+                dense, tf.clip_by_value(offset, 0, length - 1), batch_dims=1
+            )
+            token_ids = tf.where(inside, tokens, token_ids)
+            token_ids = tf.where(offset == count, self.sep_token_id, token_ids)
+            segment_ids = tf.where(inside | (offset == count), index, segment_ids)
+            start = start + count + 1
+        return token_ids, segment_ids
 
     def padded_length(self, longest: tf.Tensor):
         """A batch's padded length, given its longest packed example.

@@ -168,13 +168,6 @@ def test_keras_hub_preprocessor_still_reads_a_pair_as_x_and_y():
     np.testing.assert_array_equal(packed["token_ids"][0], [2, 5, 3, 6, 3, 0, 0, 0])
 
 
-def test_keras_hub_packer_still_takes_the_python_path_eagerly():
-    packer = ClassifierPreprocessor(VOCABULARY, 8).packer
-    assert not packer._use_tf_workflow()  # eager: pure Python
-    in_graph = tf.function(packer._use_tf_workflow)
-    assert in_graph()  # where the preprocessor calls it
-
-
 def test_tensorflow_and_keras_still_do_not_install_tensorboard():
     def requires_tensorboard(package):
         return any(

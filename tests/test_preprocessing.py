@@ -1,5 +1,6 @@
 """Exact token ids from the preprocessing layer on a hand-made vocabulary."""
 
+import keras_hub
 import numpy as np
 import tensorflow as tf
 
@@ -33,6 +34,25 @@ def test_pair_matches_the_original_layout():
         out["segment_ids"][0], [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0]
     )
     np.testing.assert_array_equal(out["padding_mask"][0], [1] * 14 + [0, 0])
+
+
+def test_layout_is_keras_hubs_multi_segment_packer_s():
+    rng = np.random.default_rng(0)
+    lengths = [0, 1, 3, 5, 7, 12, 20]
+    rows = [[list(rng.integers(5, 26, n)) for n in lengths] for _ in range(2)]
+    a = tf.ragged.constant([rows[0][i] for i in range(7) for _ in range(7)], tf.int32)
+    b = tf.ragged.constant([rows[1][j] for _ in range(7) for j in range(7)], tf.int32)
+    preprocessor = ClassifierPreprocessor(VOCABULARY, 16)
+    packer = keras_hub.layers.MultiSegmentPacker(
+        16, start_value=2, end_value=3, pad_value=0, truncate="round_robin"
+    )
+    packed_in_graph = tf.function(lambda *segments: packer(segments))
+    non_empty = tf.constant(["b"] * len(lengths) ** 2)  # every row a real pair
+    for segments, text_b in (((a,), None), ((a, b), non_empty)):
+        got = preprocessor._pack_segments(segments, text_b)
+        expected = packed_in_graph(*segments)
+        for got_ids, expected_ids in zip(got, expected):
+            np.testing.assert_array_equal(got_ids, expected_ids)
 
 
 def test_single_sentence():
