@@ -171,6 +171,22 @@ def test_gelus_derivative_stays_finite_far_out_in_float16():
     np.testing.assert_allclose(tf.gather(expected, [0, 1, 5, 6]), [0.0, 0.0, 1.0, 1.0])
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_the_gelu_gradient_of_16_bit_floats_is_rounded_once(dtype):
+    """upstream * gelu'(z) in 16 bits is the float32 product rounded once,
+    finite where z^3 overflows float16."""
+    z = tf.constant([-300.0, -30.0, -1.5, -0.1, 0.0, 0.7, 2.0, 40.0, 300.0])
+    upstream = tf.constant([0.3, -2.0, 1.0, 0.5, 1.0, -0.25, 3.0, 1.0, -1.0])
+    z16, upstream16 = tf.cast(z, dtype), tf.cast(upstream, dtype)
+    got = cpu_speedups.times_gelu_derivative(upstream16, z16)
+    assert got.dtype == z16.dtype
+    wide = tf.cast(upstream16, tf.float32) * cpu_speedups.gelu_derivative(
+        tf.cast(z16, tf.float32)
+    )
+    np.testing.assert_array_equal(got.numpy(), tf.cast(wide, dtype).numpy())
+    assert np.isfinite(tf.cast(got, tf.float32).numpy()).all()
+
+
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_lean_dropout_keeps_the_rate_and_each_elements_expectation(dtype):
     inputs = tf.ones((999, 1001), dtype)  # an odd size: half a random word unused
