@@ -199,9 +199,14 @@ def export_dir_of(config: RunConfig) -> str | None:
 
 
 def build_preprocessor(config: RunConfig, pretrained) -> ClassifierPreprocessor:
-    """The layer that tokenizes and packs every split, and runs in the export."""
-    return ClassifierPreprocessor(
-        pretrained.vocabulary,
+    """The layer that tokenizes and packs every split, and runs in the export.
+
+    Runs in one process with the same settings (`--num_seeds`, or `run_all`
+    called again) share one: its tokenizing graphs are traced once per
+    process, not once per run.
+    """
+    return shared_preprocessor(
+        tuple(pretrained.vocabulary),
         sequence_length=config.max_seq_length,
         do_lower_case=config.do_lower_case,
         trim_to_longest=not config.pads_statically,
@@ -211,6 +216,13 @@ def build_preprocessor(config: RunConfig, pretrained) -> ClassifierPreprocessor:
         long_text=config.long_text,
         doc_stride=config.doc_stride,
     )
+
+
+@functools.lru_cache(maxsize=4)
+def shared_preprocessor(vocabulary: tuple, **settings) -> ClassifierPreprocessor:
+    """One `ClassifierPreprocessor` per vocabulary and settings (it holds no
+    state a run changes: the vocabulary, its settings and traced graphs)."""
+    return ClassifierPreprocessor(list(vocabulary), **settings)
 
 
 @phase_times.timed("load")

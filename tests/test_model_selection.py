@@ -104,3 +104,24 @@ def test_each_split_is_packed_once_and_every_evaluation_reuses_it(
     assert len(predicted[0]) == 6 and len(predicted[4]) == 5
     report = json.loads((tmp_path / "out" / "data_report.json").read_text())
     assert report["splits"]["dev"]["tokens"] == int(predicted[0].token_counts.sum())
+
+
+def test_runs_in_one_process_share_the_preprocessor_of_their_settings(
+    huggingface_dir, tmp_path
+):
+    """Seeds (and any run in the same process) reuse the traced tokenizer."""
+    from app.runner import build_preprocessor
+    from checkpoints import read_pretrained
+    from tests.test_run_record import tiny_config
+
+    pretrained = read_pretrained(huggingface_dir, None)
+
+    def preprocessor(**changes):
+        config = tiny_config(tmp_path, huggingface_dir, tmp_path / "out", **changes)
+        return build_preprocessor(config, pretrained)
+
+    first = preprocessor(seed=1)
+    assert preprocessor(seed=2, learning_rate=1e-3) is first
+    assert preprocessor(max_seq_length=24) is not first
+    assert preprocessor(do_lower_case=False) is not first
+    assert preprocessor(long_text="head_tail") is not first
