@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from tests.test_main import ROOT, original_flags, read_eval_results
+from tests.test_main import ROOT, read_eval_results
 from tests.test_sharding import write_parts
 
 MIRRORED_VERSUS_ONE_DEVICE = """
@@ -116,29 +116,15 @@ def run_two_workers(flags: list) -> list[str]:
     return logs
 
 
-def test_two_workers_finish_and_only_the_chief_writes(
-    mrpc_dir, huggingface_dir, tmp_path
-):
-    output_dir = tmp_path / "out"
-    flags = original_flags(mrpc_dir, huggingface_dir, output_dir)
-    flags.append("--export_formats=none")  # what the workers do is the point
-    logs = run_two_workers(flags)
-    assert "MultiWorkerMirroredStrategy" in logs[0]
-    assert "TF_CONFIG names 2 workers" in logs[1]
-    assert "Wrote eval_results" in logs[0]
-    assert "Wrote" not in logs[1]
-    assert read_eval_results(output_dir / "eval_results.txt")["global_step"] == "6"
-    assert len((output_dir / "test_results.tsv").read_text().splitlines()) == 5
-    assert not (output_dir / "workers").exists()  # the worker's scratch is gone
-
-
-def test_two_workers_read_their_own_files_and_evaluate_from_the_cache(
+def test_two_workers_read_their_own_files_and_only_the_chief_writes(
     huggingface_dir, tmp_path
 ):
     """A streamed training split of 3 files (worker 0 reads files 0 and 2,
-    worker 1 file 1) and a streamed dev split, evaluated during training."""
+    worker 1 file 1), evaluated from its cache during training by both
+    workers; the chief alone evaluates at the end, predicts and writes."""
     data_dir = write_parts(tmp_path / "data", (8, 8, 8))
     (data_dir / "dev.csv").write_text((data_dir / "train-1.csv").read_text())
+    (data_dir / "test.csv").write_text((data_dir / "train-2.csv").read_text())
     output_dir = tmp_path / "out"
     logs = run_two_workers(
         [
@@ -146,6 +132,7 @@ def test_two_workers_read_their_own_files_and_evaluate_from_the_cache(
             f"--data_dir={data_dir}",
             "--train_file=train-*.csv",
             "--dev_file=dev.csv",
+            "--test_file=test.csv",
             f"--init_checkpoint={huggingface_dir}",
             "--max_seq_length=16",
             "--train_batch_size=4",
@@ -153,15 +140,22 @@ def test_two_workers_read_their_own_files_and_evaluate_from_the_cache(
             "--eval_every_steps=3",
             "--do_train",
             "--do_eval",
+            "--do_predict",
             "--data_in_memory=false",
-            "--export_formats=none",
+            "--export_formats=none",  # what the workers do is the point
             f"--output_dir={output_dir}",
         ]
     )
+    assert "MultiWorkerMirroredStrategy" in logs[0]
+    assert "TF_CONFIG names 2 workers" in logs[1]
     for log in logs:
         assert "Each of the 2 workers reads its own files" in log
         assert "Step 6: eval_accuracy" in log  # 24 rows / 4 a step
+    assert "Wrote eval_results" in logs[0]
+    assert "Wrote" not in logs[1]
     assert read_eval_results(output_dir / "eval_results.txt")["global_step"] in (
         "3",
         "6",
     )
+    assert len((output_dir / "test_results.tsv").read_text().splitlines()) == 8
+    assert not (output_dir / "workers").exists()  # the worker's scratch is gone
