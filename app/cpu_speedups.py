@@ -226,10 +226,7 @@ def gelu_derivative(z):
     """d gelu(z) / dz, from gelu(z) = z * s with s = sigmoid(2 C0 (z + C1 z^3))
     (the same function as the tanh form): s + z * s (1 - s) * 2 C0 (1 + 3 C1
     z^2); `SigmoidGrad(s, x)` gives `s (1 - s) x`. Eleven element-wise ops.
-    float16 computes in float32: z^3 overflows it where GELU's slope is
-    still finite."""
-    if z.dtype == tf.float16:
-        return tf.cast(gelu_derivative(tf.cast(z, tf.float32)), tf.float16)
+    For float32 and wider: `times_gelu_derivative` widens 16-bit floats."""
     dtype = z.dtype
     squared = tf.square(z)
     s = tf.sigmoid(

@@ -165,7 +165,8 @@ def test_berts_gelu_feedforward_has_the_autodiff_gradients(dtype):
 def test_gelus_derivative_stays_finite_far_out_in_float16():
     z = tf.constant([-300.0, -100.0, -3.0, 0.0, 3.0, 100.0, 300.0])
     expected = cpu_speedups.gelu_derivative(z)
-    got = cpu_speedups.gelu_derivative(tf.cast(z, tf.float16))
+    z16 = tf.cast(z, tf.float16)
+    got = cpu_speedups.times_gelu_derivative(tf.ones_like(z16), z16)
     assert got.dtype == tf.float16
     np.testing.assert_allclose(tf.cast(got, tf.float32), expected, atol=2e-3)
     np.testing.assert_allclose(tf.gather(expected, [0, 1, 5, 6]), [0.0, 0.0, 1.0, 1.0])
